@@ -1,0 +1,242 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// configsDir holds the example config files users copy.
+const configsDir = "../../configs"
+
+func TestExampleConfigsLoad(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(configsDir, "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 2 {
+		t.Fatalf("found %d example configs in %s, want at least edge.yaml and hub.yaml", len(files), configsDir)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			cfg, err := Load(file)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if errs := cfg.Validate(); len(errs) > 0 {
+				t.Fatalf("Validate: %v", Errors(errs))
+			}
+		})
+	}
+}
+
+// TestExampleConfigsShowDefaults checks that the example files set what
+// they say is the default to the default, so the two cannot drift apart.
+func TestExampleConfigsShowDefaults(t *testing.T) {
+	for _, role := range []Role{RoleEdge, RoleHub} {
+		cfg, err := Load(filepath.Join(configsDir, string(role)+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := Default(role)
+		want.Site = cfg.Site
+		if !reflect.DeepEqual(*cfg, want) {
+			t.Errorf("%s.yaml:\n got %+v\nwant %+v", role, *cfg, want)
+		}
+	}
+}
+
+// badConfigs maps each file in configs/testdata to the exact error it must
+// give. Every *.bad.yaml file must be here and every entry must have a file.
+var badConfigs = map[string]string{
+	"duplicate-key.bad.yaml":    `duplicate-key.bad.yaml:6: data_dir: duplicate key (first at line 3)`,
+	"duration-no-unit.bad.yaml": `duration-no-unit.bad.yaml:4: http.read_header_timeout: invalid duration "30": want a number with a unit ns, us, ms, s, m, h, d (e.g. 30s, 168h, 7d)`,
+	"duration-unit.bad.yaml":    `duration-unit.bad.yaml:3: shutdown_timeout: invalid duration "30sec": want a number with a unit ns, us, ms, s, m, h, d (e.g. 30s, 168h, 7d)`,
+	"edge-no-site.bad.yaml":     `edge-no-site.bad.yaml:1: site: missing; an edge node needs its site id: 1 to 63 of a-z, 0-9 and '-', starting with a letter or digit (e.g. plant-01)`,
+	"empty.bad.yaml":            `empty.bad.yaml:1: the file holds no settings; want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout`,
+	"hub-with-site.bad.yaml":    `hub-with-site.bad.yaml:2: site: not allowed for a hub; remove it (a hub serves many sites)`,
+	"list-document.bad.yaml":    `list-document.bad.yaml:1: want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout; got a list`,
+	"listen-no-port.bad.yaml":   `listen-no-port.bad.yaml:4: http.listen: want host:port such as 127.0.0.1:8080, or :8080 for all interfaces; got "localhost"`,
+	"missing-value.bad.yaml":    `missing-value.bad.yaml:3: shutdown_timeout: missing value; write one, or delete the key to use the default`,
+	"out-of-range.bad.yaml": `out-of-range.bad.yaml:3: grpc.max_recv_msg_size: must be between 1KiB and 256MiB, got 1GiB
+out-of-range.bad.yaml:4: shutdown_timeout: must be between 1s and 10m0s, got 0s`,
+	"port-range.bad.yaml":           `port-range.bad.yaml:4: grpc.listen: port must be a number from 0 to 65535, got "90900"`,
+	"role-bad.bad.yaml":             `role-bad.bad.yaml:1: role: must be one of: edge, hub; got "gateway"`,
+	"role-missing.bad.yaml":         `role-missing.bad.yaml:1: role: missing; must be one of: edge, hub`,
+	"same-port-as-default.bad.yaml": `same-port-as-default.bad.yaml:4: http.listen: "127.0.0.1:9091" clashes with grpc.listen "127.0.0.1:9091"; use another port`,
+	"same-port.bad.yaml":            `same-port.bad.yaml:7: grpc.listen: "127.0.0.1:8080" clashes with http.listen ":8080"; use another port`,
+	"several.bad.yaml": `several.bad.yaml:3: site: must be 1 to 63 of a-z, 0-9 and '-', starting with a letter or digit (e.g. plant-01); got "plant 01"
+several.bad.yaml:4: data_dir: must not be empty; it is the directory where the node keeps its data
+several.bad.yaml:6: http.listen: port must be a number from 0 to 65535, got "http"
+several.bad.yaml:7: http.read_header_timeout: invalid duration "5 seconds": want a number with a unit ns, us, ms, s, m, h, d (e.g. 30s, 168h, 7d)
+several.bad.yaml:9: http.tls: unknown key; allowed here: listen, read_header_timeout, max_header_bytes
+several.bad.yaml:12: grpc.max_recv_msg_size: must be between 1KiB and 256MiB, got 512B
+several.bad.yaml:13: shutdown_timeout: must be between 1s and 10m0s, got 1h0m0s`,
+	"site-chars.bad.yaml":         `site-chars.bad.yaml:2: site: must be 1 to 63 of a-z, 0-9 and '-', starting with a letter or digit (e.g. plant-01); got "Plant_01"`,
+	"size-negative.bad.yaml":      `size-negative.bad.yaml:4: http.max_header_bytes: invalid size "-1": must not be negative`,
+	"size-unit.bad.yaml":          `size-unit.bad.yaml:4: grpc.max_recv_msg_size: invalid size "16M": want a number of bytes with an optional unit B, KB, MB, GB, TB, KiB, MiB, GiB, TiB (e.g. 64KiB, 2GiB)`,
+	"syntax.bad.yaml":             `syntax.bad.yaml:5: invalid YAML: mapping values are not allowed in this context`,
+	"two-documents.bad.yaml":      `two-documents.bad.yaml:4: a second YAML document starts here; a config file holds exactly one`,
+	"unknown-key.bad.yaml":        `unknown-key.bad.yaml:4: listen: unknown key; allowed here: role, site, data_dir, http, grpc, shutdown_timeout`,
+	"unknown-nested-key.bad.yaml": `unknown-nested-key.bad.yaml:4: http.listn: unknown key (did you mean "listen"?); allowed here: listen, read_header_timeout, max_header_bytes`,
+	"wrong-kind.bad.yaml":         `wrong-kind.bad.yaml:5: http: want a mapping with keys listen, read_header_timeout, max_header_bytes; got a list`,
+}
+
+func TestBadConfigs(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(configsDir, "testdata", "*.bad.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, file := range files {
+		name := filepath.Base(file)
+		seen[name] = true
+		t.Run(name, func(t *testing.T) {
+			want, ok := badConfigs[name]
+			cfg, err := Load(file)
+			got := errorText(err, file, name)
+			if !ok {
+				t.Fatalf("no entry in badConfigs; it gives:\n%q: %q,", name, got)
+			}
+			if cfg != nil || got != want {
+				t.Fatalf("got config %v and error\n%s\nwant\n%s\nentry: %q: %q,", cfg, got, want, name, got)
+			}
+			var errs Errors
+			if !errors.As(err, &errs) || len(errs) == 0 {
+				t.Fatalf("error %T is not a non-empty Errors", err)
+			}
+		})
+	}
+	for name := range badConfigs {
+		if !seen[name] {
+			t.Errorf("badConfigs has %s, but there is no such file", name)
+		}
+	}
+}
+
+// errorText returns err's text with the file's path shortened to its name.
+func errorText(err error, path, name string) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return strings.ReplaceAll(err.Error(), path, name)
+}
+
+func TestDefaultsValidate(t *testing.T) {
+	for _, role := range []Role{RoleEdge, RoleHub} {
+		cfg := Default(role)
+		if role == RoleEdge {
+			cfg.Site = "plant-01"
+		}
+		if errs := cfg.Validate(); len(errs) > 0 {
+			t.Errorf("Default(%s) fails Validate: %v", role, Errors(errs))
+		}
+	}
+}
+
+// TestValidatePathsAreKeys checks that every path Validate reports names a
+// key of the file, so that Parse can find its line.
+func TestValidatePathsAreKeys(t *testing.T) {
+	for _, cfg := range []Config{
+		{Role: "x", Site: "-", HTTP: HTTP{Listen: ":x"}, GRPC: GRPC{Listen: "x"}},
+		{Role: RoleEdge, HTTP: HTTP{Listen: ":1"}, GRPC: GRPC{Listen: ":1"}},
+		{Role: RoleHub, Site: "a", HTTP: HTTP{Listen: ":1"}, GRPC: GRPC{Listen: ":1"}},
+	} {
+		for _, e := range cfg.Validate() {
+			if !isKey(reflect.TypeFor[Config](), e.Path) {
+				t.Errorf("%v: %q is not a key", e, e.Path)
+			}
+		}
+	}
+}
+
+// isKey reports whether path, such as "http.listen", names a key of a
+// struct of type t.
+func isKey(t reflect.Type, path string) bool {
+	for name := range strings.SplitSeq(path, ".") {
+		if t.Kind() != reflect.Struct {
+			return false
+		}
+		fields := structFields(t)
+		i := fields.find(name)
+		if i < 0 {
+			return false
+		}
+		t = t.FieldByIndex(fields[i].index).Type
+	}
+	return true
+}
+
+// TestMarshalRoundTrip checks that a Config written with yaml.Marshal reads
+// back to the same Config, so sizes and durations format as they parse.
+func TestMarshalRoundTrip(t *testing.T) {
+	want := Default(RoleEdge)
+	want.Site = "plant-01"
+	want.HTTP.MaxHeaderBytes = 1536
+	want.ShutdownTimeout = Duration(90 * time.Second)
+	data, err := yaml.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse("marshalled.yaml", data)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	if !reflect.DeepEqual(*got, want) {
+		t.Errorf("got %+v\nwant %+v\nfrom\n%s", *got, want, data)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "absent.yaml"))
+	if !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "read config: ") {
+		t.Fatalf("got %v, want a read config error wrapping os.ErrNotExist", err)
+	}
+}
+
+// FuzzParse checks that Parse never panics, that every error it returns is
+// an Errors whose entries all name the file, and that a config it accepts
+// is valid and survives yaml.Marshal and Parse unchanged.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join(configsDir, "*.yaml"))
+	bad, _ := filepath.Glob(filepath.Join(configsDir, "testdata", "*.bad.yaml"))
+	for _, file := range append(files, bad...) {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse("f.yaml", data)
+		if err != nil {
+			var errs Errors
+			if !errors.As(err, &errs) || len(errs) == 0 || cfg != nil {
+				t.Fatalf("got %v and error %T %v, want nil and a non-empty Errors", cfg, err, err)
+			}
+			for _, e := range errs {
+				if e.File != "f.yaml" || e.Msg == "" {
+					t.Fatalf("error %#v lacks its file or message", e)
+				}
+			}
+			return
+		}
+		if errs := cfg.Validate(); len(errs) > 0 {
+			t.Fatalf("accepted an invalid config: %v", Errors(errs))
+		}
+		out, err := yaml.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse("f.yaml", out)
+		if err != nil || !reflect.DeepEqual(back, cfg) {
+			t.Fatalf("%+v marshals to\n%s\nwhich parses to %+v, %v", cfg, out, back, err)
+		}
+	})
+}

@@ -1,0 +1,41 @@
+package config
+
+import "time"
+
+// Default returns the configuration a node of the given role has before its
+// config file is read. It is the one place where defaults are written down:
+//
+//	key                        edge                hub
+//	role                       edge                hub
+//	site                       none; required      none; not allowed
+//	data_dir                   ./data/edge         ./data/hub
+//	http.listen                127.0.0.1:8080      127.0.0.1:8090
+//	http.read_header_timeout   10s                 10s
+//	http.max_header_bytes      64KiB               64KiB
+//	grpc.listen                127.0.0.1:9090      127.0.0.1:9091
+//	grpc.max_recv_msg_size     16MiB               16MiB
+//	shutdown_timeout           10s                 10s
+//
+// Edge and hub listen on different ports so that both can run on one machine.
+// A role other than edge or hub gets the edge defaults, with that role and a
+// data_dir named after it; such a Config fails Validate.
+func Default(role Role) Config {
+	httpListen, grpcListen := "127.0.0.1:8080", "127.0.0.1:9090"
+	if role == RoleHub {
+		httpListen, grpcListen = "127.0.0.1:8090", "127.0.0.1:9091"
+	}
+	return Config{
+		Role:    role,
+		DataDir: "./data/" + string(role),
+		HTTP: HTTP{
+			Listen:            httpListen,
+			ReadHeaderTimeout: Duration(10 * time.Second),
+			MaxHeaderBytes:    64 * KiB,
+		},
+		GRPC: GRPC{
+			Listen:         grpcListen,
+			MaxRecvMsgSize: 16 * MiB,
+		},
+		ShutdownTimeout: Duration(10 * time.Second),
+	}
+}

@@ -1,0 +1,131 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// siteRE is what a site id may be: 1 to 63 of a-z, 0-9 and '-', starting
+// with a letter or digit, so that it fits in a DNS label and a file name.
+var siteRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+const siteWant = "1 to 63 of a-z, 0-9 and '-', starting with a letter or digit (e.g. plant-01)"
+
+// Validate checks c and returns every problem found, each naming its key
+// path and what is allowed. Load and Parse call it; code that builds a
+// Config in Go should call it too. The errors have no File or Line.
+func (c *Config) Validate() []FieldError {
+	return c.validate(nil)
+}
+
+// validate is Validate for a Config read from a file. inFile, if not nil,
+// reports whether the file sets the key at a path, so that a clash between
+// two keys is reported at the one the file sets.
+func (c *Config) validate(inFile func(path string) bool) []FieldError {
+	var v validator
+	v.role(c.Role)
+	v.site(c.Role, c.Site)
+	if c.DataDir == "" {
+		v.add("data_dir", "must not be empty; it is the directory where the node keeps its data")
+	}
+	httpOK := v.listen("http.listen", c.HTTP.Listen)
+	grpcOK := v.listen("grpc.listen", c.GRPC.Listen)
+	if httpOK && grpcOK && clash(c.HTTP.Listen, c.GRPC.Listen) {
+		v.reportClash(c, inFile != nil && inFile("http.listen") && !inFile("grpc.listen"))
+	}
+	v.duration("http.read_header_timeout", c.HTTP.ReadHeaderTimeout, Duration(time.Second), Duration(10*time.Minute))
+	v.size("http.max_header_bytes", c.HTTP.MaxHeaderBytes, KiB, MiB)
+	v.size("grpc.max_recv_msg_size", c.GRPC.MaxRecvMsgSize, KiB, 256*MiB)
+	v.duration("shutdown_timeout", c.ShutdownTimeout, Duration(time.Second), Duration(10*time.Minute))
+	return v.errs
+}
+
+// validator collects the problems Validate finds.
+type validator struct {
+	errs []FieldError
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) role(r Role) {
+	switch r {
+	case RoleEdge, RoleHub:
+	case "":
+		v.add("role", "missing; must be one of: edge, hub")
+	default:
+		v.add("role", "must be one of: edge, hub; got %q", r)
+	}
+}
+
+// site checks the site id. Whether one is required depends on the role; if
+// the role is invalid, only the id's form is checked.
+func (v *validator) site(r Role, site string) {
+	switch {
+	case r == RoleHub && site != "":
+		v.add("site", "not allowed for a hub; remove it (a hub serves many sites)")
+	case r == RoleEdge && site == "":
+		v.add("site", "missing; an edge node needs its site id: %s", siteWant)
+	case site != "" && !siteRE.MatchString(site):
+		v.add("site", "must be %s; got %q", siteWant, site)
+	}
+}
+
+// listen checks a host:port listen address and reports whether it is valid.
+func (v *validator) listen(path, addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.add(path, "want host:port such as 127.0.0.1:8080, or :8080 for all interfaces; got %q", addr)
+		return false
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		v.add(path, "port must be a number from 0 to 65535, got %q", port)
+		return false
+	}
+	return true
+}
+
+// reportClash reports that the http and grpc listen addresses clash, at
+// grpc.listen unless atHTTP.
+func (v *validator) reportClash(c *Config, atHTTP bool) {
+	if atHTTP {
+		v.add("http.listen", "%q clashes with grpc.listen %q; use another port", c.HTTP.Listen, c.GRPC.Listen)
+		return
+	}
+	v.add("grpc.listen", "%q clashes with http.listen %q; use another port", c.GRPC.Listen, c.HTTP.Listen)
+}
+
+// clash reports whether two valid listen addresses would take the same
+// port: the same non-zero port, with the same host or either host meaning
+// all interfaces.
+func clash(a, b string) bool {
+	hostA, portA, _ := net.SplitHostPort(a)
+	hostB, portB, _ := net.SplitHostPort(b)
+	pa, _ := strconv.ParseUint(portA, 10, 16)
+	pb, _ := strconv.ParseUint(portB, 10, 16)
+	if pa != pb || pa == 0 {
+		return false
+	}
+	return hostA == hostB || wildcard(hostA) || wildcard(hostB)
+}
+
+// wildcard reports whether a listen host means all interfaces.
+func wildcard(host string) bool {
+	return host == "" || host == "0.0.0.0" || host == "::"
+}
+
+func (v *validator) duration(path string, d, lo, hi Duration) {
+	if d < lo || d > hi {
+		v.add(path, "must be between %v and %v, got %v", lo, hi, d)
+	}
+}
+
+func (v *validator) size(path string, s, lo, hi Size) {
+	if s < lo || s > hi {
+		v.add(path, "must be between %v and %v, got %v", lo, hi, s)
+	}
+}
