@@ -1,0 +1,84 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	tributaryv1 "github.com/tributary-io/tributary/api/tributary/v1"
+)
+
+// newHTTPHandler routes /healthz, /readyz and /metrics, and hands everything
+// else to the REST gateway.
+func (n *Node) newHTTPHandler() (http.Handler, error) {
+	rest := runtime.NewServeMux()
+	if err := tributaryv1.RegisterNodeServiceHandlerServer(context.Background(), rest, &nodeService{n: n}); err != nil {
+		return nil, fmt.Errorf("register REST handlers: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", n.ready.serveHTTP)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{
+		Registry:          n.reg,
+		EnableOpenMetrics: true,
+	}))
+	mux.Handle("/", rest)
+	return mux, nil
+}
+
+// readiness is a set of named checks; the node is ready when every check is
+// nil. Components add their own checks; "serving" is set by Start and cleared
+// by Shutdown.
+type readiness struct {
+	mu     sync.Mutex
+	checks map[string]error
+}
+
+// set records the state of check name: nil means ready.
+func (r *readiness) set(name string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.checks == nil {
+		r.checks = make(map[string]error)
+	}
+	r.checks[name] = err
+}
+
+// failing lists the checks that are not ready, sorted, as "name: reason".
+// A node with no checks yet (before Start) is not ready.
+func (r *readiness) failing() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.checks) == 0 {
+		return []string{"serving: not started"}
+	}
+	var out []string
+	for name, err := range r.checks {
+		if err != nil {
+			out = append(out, name+": "+err.Error())
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// serveHTTP answers 200 "ok" when ready, else 503 with one failing check a line.
+func (r *readiness) serveHTTP(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	failing := r.failing()
+	if len(failing) == 0 {
+		fmt.Fprintln(w, "ok")
+		return
+	}
+	w.WriteHeader(http.StatusServiceUnavailable)
+	fmt.Fprintln(w, strings.Join(failing, "\n"))
+}

@@ -1,0 +1,210 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+
+	"github.com/tributary-io/tributary/gateway/config"
+)
+
+// Node is one running Tributary node, edge or hub.
+type Node struct {
+	cfg     config.Config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	ready   readiness
+	started time.Time // guarded by lnMu
+
+	httpSrv  *http.Server
+	grpcSrv  *grpc.Server
+	lnMu     sync.Mutex // guards httpLn and grpcLn, set by Start
+	httpLn   net.Listener
+	grpcLn   net.Listener
+	health   *health.Server
+	serveErr chan error // one send per listener whose Serve failed
+	wg       sync.WaitGroup
+	stopping atomic.Bool
+}
+
+// New checks cfg and builds a node from it. Nothing is bound or written until
+// Start. A nil logger discards logs.
+func New(cfg config.Config, log *slog.Logger) (*Node, error) {
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("invalid config: %w", config.Errors(errs))
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{
+		cfg:      cfg,
+		log:      log.With("role", string(cfg.Role)),
+		serveErr: make(chan error, 2),
+	}
+	n.reg = newRegistry(cfg)
+	n.health = health.NewServer()
+	n.setServing(false)
+	n.grpcSrv = n.newGRPCServer()
+	httpHandler, err := n.newHTTPHandler()
+	if err != nil {
+		return nil, err
+	}
+	n.httpSrv = &http.Server{
+		Handler:           httpHandler,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout.Std(),
+		MaxHeaderBytes:    int(cfg.HTTP.MaxHeaderBytes),
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+	}
+	return n, nil
+}
+
+// Start prepares the data directory, binds both listeners and starts serving.
+// It returns once the node accepts connections; the node reports ready then.
+func (n *Node) Start() error {
+	if err := prepareDataDir(n.cfg.DataDir); err != nil {
+		return err
+	}
+	httpLn, err := net.Listen("tcp", n.cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen %s: %w", n.cfg.HTTP.Listen, err)
+	}
+	grpcLn, err := net.Listen("tcp", n.cfg.GRPC.Listen)
+	if err != nil {
+		httpLn.Close()
+		return fmt.Errorf("grpc.listen %s: %w", n.cfg.GRPC.Listen, err)
+	}
+	n.lnMu.Lock()
+	n.httpLn, n.grpcLn = httpLn, grpcLn
+	n.started = time.Now()
+	n.lnMu.Unlock()
+	n.serve("http", func() error { return n.httpSrv.Serve(httpLn) })
+	n.serve("grpc", func() error { return n.grpcSrv.Serve(grpcLn) })
+	n.ready.set("serving", nil)
+	n.setServing(true)
+	n.log.Info("node started", "site", n.cfg.Site, "data_dir", n.cfg.DataDir,
+		"http", n.HTTPAddr().String(), "grpc", n.GRPCAddr().String())
+	return nil
+}
+
+// serve runs fn in a goroutine owned by the node; an error other than a
+// normal close is reported on serveErr.
+func (n *Node) serve(name string, fn func() error) {
+	n.wg.Go(func() {
+		err := fn()
+		if err == nil || errors.Is(err, http.ErrServerClosed) || n.stopping.Load() {
+			return
+		}
+		n.serveErr <- fmt.Errorf("%s server: %w", name, err)
+	})
+}
+
+// HTTPAddr is the bound HTTP address; nil before Start. Safe to call from
+// any goroutine.
+func (n *Node) HTTPAddr() net.Addr { return n.addr(&n.httpLn) }
+
+// GRPCAddr is the bound gRPC address; nil before Start. Safe to call from
+// any goroutine.
+func (n *Node) GRPCAddr() net.Addr { return n.addr(&n.grpcLn) }
+
+func (n *Node) addr(ln *net.Listener) net.Addr {
+	n.lnMu.Lock()
+	defer n.lnMu.Unlock()
+	if *ln == nil {
+		return nil
+	}
+	return (*ln).Addr()
+}
+
+// startTime is when Start began serving.
+func (n *Node) startTime() time.Time {
+	n.lnMu.Lock()
+	defer n.lnMu.Unlock()
+	return n.started
+}
+
+// Run starts the node, serves until ctx is done or a listener fails, then
+// shuts down within the configured shutdown_timeout. It returns nil after a
+// clean shutdown that ctx asked for.
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.Start(); err != nil {
+		return err
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		n.log.Info("shutting down", "cause", context.Cause(ctx))
+	case runErr = <-n.serveErr:
+		n.log.Error("listener failed, shutting down", "err", runErr)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.ShutdownTimeout.Std())
+	defer cancel()
+	return errors.Join(runErr, n.Shutdown(sctx))
+}
+
+// Shutdown marks the node not ready, then stops both servers, letting
+// in-flight requests finish until ctx is done; after that open connections are
+// closed. It returns ctx's error if the drain did not finish in time.
+func (n *Node) Shutdown(ctx context.Context) error {
+	if !n.stopping.CompareAndSwap(false, true) {
+		return nil
+	}
+	begin := time.Now()
+	n.ready.set("serving", errShuttingDown)
+	n.setServing(false)
+
+	var httpErr error
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		httpErr = n.httpSrv.Shutdown(ctx)
+		n.grpcSrv.GracefulStop()
+	}()
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		err = fmt.Errorf("drain not finished within the shutdown timeout, closing connections: %w", ctx.Err())
+		n.grpcSrv.Stop()
+		n.httpSrv.Close()
+		<-drained
+	}
+	n.wg.Wait()
+	if httpErr != nil && !errors.Is(httpErr, context.DeadlineExceeded) && !errors.Is(httpErr, context.Canceled) {
+		err = errors.Join(err, fmt.Errorf("http shutdown: %w", httpErr))
+	}
+	n.log.Info("node stopped", "took", time.Since(begin).Round(time.Millisecond))
+	return err
+}
+
+var errShuttingDown = errors.New("shutting down")
+
+// prepareDataDir creates dir if needed and proves it is writable, so that a
+// wrong path or permission fails at startup rather than at the first write.
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("data_dir %s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("data_dir %s: %w", filepath.Clean(dir), err)
+	}
+	return nil
+}
