@@ -19,7 +19,7 @@ type testRoot struct {
 	Outputs  []testOutput            `yaml:"outputs"`
 	Labels   map[string]string       `yaml:"labels"`
 	Routes   map[string][]testOutput `yaml:"routes"`
-	Matrix   [][]int                 `yaml:"matrix"`
+	Matrix   [][]int64               `yaml:"matrix"`
 	Hidden   string                  `yaml:"-"`
 	Untagged string
 }
@@ -93,7 +93,7 @@ func TestWalkDecodes(t *testing.T) {
 		},
 		Labels: map[string]string{"keep": "me", "zone": "north"},
 		Routes: map[string][]testOutput{"alerts": {{Name: "pager"}}},
-		Matrix: [][]int{{1, 2}, {3}},
+		Matrix: [][]int64{{1, 2}, {3}},
 	}
 	if !reflect.DeepEqual(v, want) {
 		t.Errorf("got  %+v\nwant %+v", v, want)
@@ -183,7 +183,7 @@ func TestWalkErrors(t *testing.T) {
 // TestWalkNull checks what a key with no value does: a struct keeps its
 // values, a pointer, map or list becomes nil.
 func TestWalkNull(t *testing.T) {
-	v := testRoot{Labels: map[string]string{"a": "b"}, Matrix: [][]int{{1}}, Outputs: []testOutput{{Name: "x", Batch: &testBatch{Count: 1}}}}
+	v := testRoot{Labels: map[string]string{"a": "b"}, Matrix: [][]int64{{1}}, Outputs: []testOutput{{Name: "x", Batch: &testBatch{Count: 1}}}}
 	_, errs := walkYAML(t, "labels:\nmatrix: ~\noutputs:\n  - batch: null\n", &v)
 	want := testRoot{Outputs: []testOutput{{}}}
 	if errs != nil || !reflect.DeepEqual(v, want) {
