@@ -1,0 +1,310 @@
+package spool
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+)
+
+// The byte budget (MaxBytes) is checked when records are admitted to a
+// commit, before they are compressed, against an estimate of their stored
+// size from the stream's recent compression ratio; the stored size is
+// counted exactly once written. So a stream may pass its budget by a
+// fraction of one commit, and is brought back under it by the next.
+
+// estimate is the stored size expected for raw bytes of st.
+func (c *commit) estimate(st *stream, raw int64) int64 {
+	if st.ratio == 0 {
+		return raw
+	}
+	return int64(math.Ceil(float64(raw) * st.ratio))
+}
+
+// admit makes room for the Txn's records in each stream's budget, or fails
+// it: ErrTooLarge if it can never fit, ErrFull under the block policy.
+func (c *commit) admit(t *Txn) error {
+	need := map[string]int64{}
+	for _, a := range t.appends {
+		st, _, err := c.s.stream(a.stream)
+		if err != nil {
+			return err
+		}
+		for i := range a.recs {
+			need[a.stream] += c.estimate(st, int64(recordSize(&a.recs[i])))
+		}
+	}
+	for name, n := range need {
+		if err := c.makeRoom(name, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// makeRoom frees stored bytes of stream until n more fit in its budget.
+func (c *commit) makeRoom(stream string, n int64) error {
+	_, cfg, err := c.s.stream(stream)
+	if err != nil {
+		return err
+	}
+	if n > cfg.MaxBytes {
+		return fmt.Errorf("%w: %d bytes for stream %q, whose max_bytes is %d", ErrTooLarge, n, stream, cfg.MaxBytes)
+	}
+	over := func() (int64, error) {
+		used, err := c.streamBytes(stream)
+		return used + c.raw[stream] + n - cfg.MaxBytes, err
+	}
+	for _, drop := range []bool{false, cfg.Full == DropOldest} {
+		for {
+			excess, err := over()
+			if err != nil || excess <= 0 {
+				return err
+			}
+			ok, err := c.deleteOldest(stream, drop)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break
+			}
+		}
+	}
+	c.full[stream]++
+	used, _ := c.streamBytes(stream)
+	return fmt.Errorf("%w: stream %q holds %d of its %d bytes and its consumers have not read the rest; retry later, or raise max_bytes or use the drop_oldest policy",
+		ErrFull, stream, used, cfg.MaxBytes)
+}
+
+// streamBytes is the stored size of every partition of stream.
+func (c *commit) streamBytes(stream string) (int64, error) {
+	_, cfg, err := c.s.stream(stream)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for p := range cfg.Partitions {
+		pw, err := c.part(stream, p)
+		if err != nil {
+			return 0, err
+		}
+		sum += pw.meta.bytes
+	}
+	return sum, nil
+}
+
+// oldestBatch is the first stored batch of one partition.
+type oldestBatch struct {
+	pw     *partWork
+	h      BatchHeader
+	size   int
+	passed bool // every protecting cursor has passed it
+}
+
+// deleteOldest deletes the stream's oldest batch (by its newest record's
+// time) that every protecting cursor has passed; with drop, the oldest
+// batch at all, recording the unconsumed part as a gap. ok is false when
+// there is none to delete.
+func (c *commit) deleteOldest(stream string, drop bool) (bool, error) {
+	_, cfg, err := c.s.stream(stream)
+	if err != nil {
+		return false, err
+	}
+	var best *oldestBatch
+	for p := range cfg.Partitions {
+		ob, err := c.oldest(stream, p)
+		if err != nil {
+			return false, err
+		}
+		if ob == nil || (!ob.passed && !drop) {
+			continue
+		}
+		if best == nil || ob.h.MaxTime < best.h.MaxTime {
+			best = ob
+		}
+	}
+	if best == nil {
+		return false, nil
+	}
+	return true, c.deleteBatch(best, ReasonMaxBytes)
+}
+
+// oldest returns the first stored batch of a partition, or nil.
+func (c *commit) oldest(stream string, p int) (*oldestBatch, error) {
+	pw, err := c.part(stream, p)
+	if err != nil {
+		return nil, err
+	}
+	k, v := pw.pb.Bucket(keyBatches).Cursor().First()
+	if k == nil {
+		return nil, nil
+	}
+	h, err := VerifyBatch(v)
+	if err != nil || h.BaseOffset != binary.BigEndian.Uint64(k) {
+		c.s.m.corrupt.Inc()
+		return nil, &CorruptError{Stream: stream, Partition: p, Offset: binary.BigEndian.Uint64(k), Err: fmt.Errorf("retention cannot read the oldest batch: %w", err)}
+	}
+	floor, err := c.floorOf(stream, p)
+	if err != nil {
+		return nil, err
+	}
+	return &oldestBatch{pw: pw, h: h, size: len(v), passed: h.NextOffset() <= floor}, nil
+}
+
+// deleteBatch removes a partition's first batch. The part of it no
+// protecting cursor has passed becomes a gap.
+func (c *commit) deleteBatch(ob *oldestBatch, reason string) error {
+	pw := ob.pw
+	if err := pw.pb.Bucket(keyBatches).Delete(be64(ob.h.BaseOffset)); err != nil {
+		return err
+	}
+	pw.meta.bytes -= int64(ob.size)
+	pw.dirt = true
+	if !ob.passed {
+		floor, err := c.floorOf(pw.key.stream, pw.key.p)
+		if err != nil {
+			return err
+		}
+		g := Gap{From: max(ob.h.BaseOffset, floor), To: ob.h.NextOffset(), MinTime: time.Unix(0, ob.h.MinTime).UTC(),
+			MaxTime: time.Unix(0, ob.h.MaxTime).UTC(), At: c.now.UTC(), Reason: reason}
+		if err := c.addGap(pw, g); err != nil {
+			return err
+		}
+	}
+	return c.resetStart(pw)
+}
+
+// addGap stores g, merged into the partition's last gap when they touch.
+func (c *commit) addGap(pw *partWork, g Gap) error {
+	gb := pw.pb.Bucket(keyGaps)
+	if k, v := gb.Cursor().Last(); k != nil {
+		if last, err := decodeGap(v); err == nil && last.To == g.From && last.Reason == g.Reason {
+			g.From, g.MinTime = last.From, minTime(last.MinTime, g.MinTime)
+			g.MaxTime = maxTime(last.MaxTime, g.MaxTime)
+		}
+	}
+	c.dropped[pw.key.stream] += g.To - g.From
+	c.gaps[pw.key.stream]++
+	c.wrote = true
+	c.s.opts.Logger.Warn("spool dropped records its consumers had not read", "stream", pw.key.stream, "partition", pw.key.p,
+		"from", g.From, "to", g.To, "reason", g.Reason)
+	return gb.Put(be64(g.From), encodeGap(g))
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// resetStart sets a partition's start to its first batch or gap.
+func (c *commit) resetStart(pw *partWork) error {
+	start := pw.meta.next
+	for _, b := range [][]byte{keyBatches, keyGaps} {
+		if k, _ := pw.pb.Bucket(b).Cursor().First(); k != nil {
+			start = min(start, binary.BigEndian.Uint64(k))
+		}
+	}
+	pw.meta.start = start
+	pw.dirt = true
+	return nil
+}
+
+// floorOf is the lowest offset of any protecting cursor on a partition, or
+// MaxUint64 when none protects it.
+func (c *commit) floorOf(stream string, p int) (uint64, error) {
+	k := partKey{stream, p}
+	if f, ok := c.floor[k]; ok {
+		return f, nil
+	}
+	if c.floor == nil {
+		c.floor = map[partKey]uint64{}
+	}
+	f := uint64(math.MaxUint64)
+	suffix := cursorKey("", stream, p)[1:] // \x00stream\x00p
+	err := c.tx.Bucket(bucketCursors).ForEach(func(k, v []byte) error {
+		if !bytes.HasSuffix(k, suffix) {
+			return nil
+		}
+		if off, protect, ok := decodeCursor(v); ok && protect {
+			f = min(f, off)
+		}
+		return nil
+	})
+	c.floor[k] = f
+	return f, err
+}
+
+// ageRetention deletes, in every stream with a MaxAge, the batches whose
+// newest record is older than it and that every protecting cursor has
+// passed, and the gaps every protecting cursor has passed.
+func (c *commit) ageRetention() error {
+	for _, cfg := range c.s.Streams() {
+		for p := range cfg.Partitions {
+			if err := c.agePartition(cfg, p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *commit) agePartition(cfg StreamConfig, p int) error {
+	if cfg.MaxAge > 0 {
+		cutoff := c.now.Add(-cfg.MaxAge).UnixNano()
+		for {
+			ob, err := c.oldest(cfg.Name, p)
+			if err != nil || ob == nil || !ob.passed || ob.h.MaxTime >= cutoff {
+				if err != nil {
+					c.s.opts.Logger.Error("spool retention skipped a partition", "err", err)
+				}
+				break
+			}
+			if err := c.deleteBatch(ob, "max_age"); err != nil {
+				return err
+			}
+		}
+	}
+	return c.trimGaps(cfg.Name, p)
+}
+
+// trimGaps deletes the gaps of a partition that every protecting cursor has
+// passed (all of them, when no cursor protects it).
+func (c *commit) trimGaps(stream string, p int) error {
+	pw, err := c.part(stream, p)
+	if err != nil {
+		return err
+	}
+	floor, err := c.floorOf(stream, p)
+	if err != nil {
+		return err
+	}
+	gb := pw.pb.Bucket(keyGaps)
+	var passed [][]byte // deleting while a bbolt cursor iterates skips keys
+	cur := gb.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		g, err := decodeGap(v)
+		if err != nil || g.To > floor {
+			break
+		}
+		passed = append(passed, k)
+	}
+	for _, k := range passed {
+		if err := gb.Delete(k); err != nil {
+			return err
+		}
+	}
+	if len(passed) > 0 {
+		return c.resetStart(pw)
+	}
+	return nil
+}
