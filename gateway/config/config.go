@@ -26,6 +26,42 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful shutdown: in-flight requests get this
 	// long to finish before connections are closed.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// Spool tunes the durable log under data_dir/spool.
+	Spool Spool `yaml:"spool"`
+	// Streams are the spool's streams. A stream removed from the list stays
+	// in the spool, untouched, until the spool is rebuilt.
+	Streams []Stream `yaml:"streams"`
+}
+
+// Spool tunes the spool's group commit.
+type Spool struct {
+	// Linger is how long a commit waits for more records to share its fsync.
+	Linger Duration `yaml:"linger"`
+	// MaxBatchBytes bounds one group commit's records (uncompressed); one
+	// request may not exceed it.
+	MaxBatchBytes Size `yaml:"max_batch_bytes"`
+}
+
+// Stream is one stream of the spool. A key left out of an entry takes its
+// default (see defaults.go).
+type Stream struct {
+	// Name: 1 to 128 of a-z, A-Z, 0-9, '.', '_', '-'.
+	Name string `yaml:"name"`
+	// Partitions: fixed once the stream exists.
+	Partitions int `yaml:"partitions"`
+	// MaxBytes is the stream's disk budget (compressed).
+	MaxBytes Size `yaml:"max_bytes"`
+	// MaxAge deletes data older than this once it has been forwarded; 0
+	// keeps it until max_bytes needs the room.
+	MaxAge Duration `yaml:"max_age"`
+	// Full is what happens when max_bytes is reached and the oldest data has
+	// not been forwarded: "block" refuses new records, "drop_oldest" drops
+	// the oldest and records the gap.
+	Full string `yaml:"full"`
+	// Priority orders replication when a backlog drains: higher first.
+	Priority int `yaml:"priority"`
+	// Compression of stored batches: "zstd" or "none".
+	Compression string `yaml:"compression"`
 }
 
 // HTTP configures the HTTP listener.

@@ -46,9 +46,26 @@ func TestExampleConfigsShowDefaults(t *testing.T) {
 		}
 		want := Default(role)
 		want.Site = cfg.Site
+		want.Streams = cfg.Streams // the examples show several streams
 		if !reflect.DeepEqual(*cfg, want) {
 			t.Errorf("%s.yaml:\n got %+v\nwant %+v", role, *cfg, want)
 		}
+	}
+}
+
+// A stream entry takes the default of every key it leaves out.
+func TestStreamEntriesTakeDefaults(t *testing.T) {
+	cfg, err := Parse("s.yaml", []byte("role: hub\nstreams:\n  - name: a\n  - name: b\n    partitions: 2\n    max_age: 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := DefaultStream("b")
+	b.Partitions, b.MaxAge = 2, 0
+	if want := []Stream{DefaultStream("a"), b}; !reflect.DeepEqual(cfg.Streams, want) {
+		t.Fatalf("streams = %+v, want %+v", cfg.Streams, want)
+	}
+	if len(Default(RoleEdge).Streams) != 1 || Default(RoleEdge).Streams[0] != DefaultStream("telemetry") {
+		t.Fatalf("default streams = %+v", Default(RoleEdge).Streams)
 	}
 }
 
@@ -59,9 +76,9 @@ var badConfigs = map[string]string{
 	"duration-no-unit.bad.yaml": `duration-no-unit.bad.yaml:4: http.read_header_timeout: invalid duration "30": want a number with a unit ns, us, ms, s, m, h, d (e.g. 30s, 168h, 7d)`,
 	"duration-unit.bad.yaml":    `duration-unit.bad.yaml:3: shutdown_timeout: invalid duration "30sec": want a number with a unit ns, us, ms, s, m, h, d (e.g. 30s, 168h, 7d)`,
 	"edge-no-site.bad.yaml":     `edge-no-site.bad.yaml:1: site: missing; an edge node needs its site id: 1 to 63 of a-z, 0-9 and '-', starting with a letter or digit (e.g. plant-01)`,
-	"empty.bad.yaml":            `empty.bad.yaml:1: the file holds no settings; want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout`,
+	"empty.bad.yaml":            `empty.bad.yaml:1: the file holds no settings; want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout, spool, streams`,
 	"hub-with-site.bad.yaml":    `hub-with-site.bad.yaml:2: site: not allowed for a hub; remove it (a hub serves many sites)`,
-	"list-document.bad.yaml":    `list-document.bad.yaml:1: want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout; got a list`,
+	"list-document.bad.yaml":    `list-document.bad.yaml:1: want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout, spool, streams; got a list`,
 	"listen-no-port.bad.yaml":   `listen-no-port.bad.yaml:4: http.listen: want host:port such as 127.0.0.1:8080, or :8080 for all interfaces; got "localhost"`,
 	"missing-value.bad.yaml":    `missing-value.bad.yaml:3: shutdown_timeout: missing value; write one, or delete the key to use the default`,
 	"out-of-range.bad.yaml": `out-of-range.bad.yaml:3: grpc.max_recv_msg_size: must be between 1KiB and 256MiB, got 1GiB
@@ -71,6 +88,16 @@ out-of-range.bad.yaml:4: shutdown_timeout: must be between 1s and 10m0s, got 0s`
 	"role-missing.bad.yaml":         `role-missing.bad.yaml:1: role: missing; must be one of: edge, hub`,
 	"same-port-as-default.bad.yaml": `same-port-as-default.bad.yaml:4: http.listen: "127.0.0.1:9091" clashes with grpc.listen "127.0.0.1:9091"; use another port`,
 	"same-port.bad.yaml":            `same-port.bad.yaml:7: grpc.listen: "127.0.0.1:8080" clashes with http.listen ":8080"; use another port`,
+	"spool-range.bad.yaml": `spool-range.bad.yaml:3: spool.linger: must be between 0s and 1s, got 2s
+spool-range.bad.yaml:4: spool.max_batch_bytes: must be between 64KiB and 32MiB, got 1GiB`,
+	"streams-duplicate.bad.yaml": `streams-duplicate.bad.yaml:6: streams[2].name: stream "telemetry" is already defined at streams[0]`,
+	"streams-values.bad.yaml": `streams-values.bad.yaml:5: streams[0].partitions: must be between 1 and 1024, got 0
+streams-values.bad.yaml:6: streams[0].max_bytes: must be between 1MiB and 64TiB, got 512KiB
+streams-values.bad.yaml:7: streams[0].full: must be one of: block, drop_oldest; got "drop"
+streams-values.bad.yaml:8: streams[0].compression: must be one of: zstd, none; got "gzip"
+streams-values.bad.yaml:9: streams[0].priority: must be between -100 and 100, got 500
+streams-values.bad.yaml:10: streams[1].name: must be 1 to 128 of a-z, A-Z, 0-9, '.', '_', '-'; got "raw data"
+streams-values.bad.yaml:11: streams[1].max_age: invalid duration "-1h": must not be negative`,
 	"several.bad.yaml": `several.bad.yaml:3: site: must be 1 to 63 of a-z, 0-9 and '-', starting with a letter or digit (e.g. plant-01); got "plant 01"
 several.bad.yaml:4: data_dir: must not be empty; it is the directory where the node keeps its data
 several.bad.yaml:6: http.listen: port must be a number from 0 to 65535, got "http"
@@ -83,7 +110,7 @@ several.bad.yaml:13: shutdown_timeout: must be between 1s and 10m0s, got 1h0m0s`
 	"size-unit.bad.yaml":          `size-unit.bad.yaml:4: grpc.max_recv_msg_size: invalid size "16M": want a number of bytes with an optional unit B, KB, MB, GB, TB, KiB, MiB, GiB, TiB (e.g. 64KiB, 2GiB)`,
 	"syntax.bad.yaml":             `syntax.bad.yaml:5: invalid YAML: mapping values are not allowed in this context`,
 	"two-documents.bad.yaml":      `two-documents.bad.yaml:4: a second YAML document starts here; a config file holds exactly one`,
-	"unknown-key.bad.yaml":        `unknown-key.bad.yaml:4: listen: unknown key; allowed here: role, site, data_dir, http, grpc, shutdown_timeout`,
+	"unknown-key.bad.yaml":        `unknown-key.bad.yaml:4: listen: unknown key; allowed here: role, site, data_dir, http, grpc, shutdown_timeout, spool, streams`,
 	"unknown-nested-key.bad.yaml": `unknown-nested-key.bad.yaml:4: http.listn: unknown key (did you mean "listen"?); allowed here: listen, read_header_timeout, max_header_bytes`,
 	"wrong-kind.bad.yaml":         `wrong-kind.bad.yaml:5: http: want a mapping with keys listen, read_header_timeout, max_header_bytes; got a list`,
 }

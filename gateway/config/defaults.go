@@ -15,6 +15,19 @@ import "time"
 //	grpc.listen                127.0.0.1:9090      127.0.0.1:9091
 //	grpc.max_recv_msg_size     16MiB               16MiB
 //	shutdown_timeout           10s                 10s
+//	spool.linger               2ms                 2ms
+//	spool.max_batch_bytes      4MiB                4MiB
+//	streams                    one: telemetry      one: telemetry
+//
+// and for each entry of streams, the keys it leaves out:
+//
+//	name                       none; required
+//	partitions                 4
+//	max_bytes                  1GiB
+//	max_age                    7d
+//	full                       block
+//	priority                   0
+//	compression                zstd
 //
 // Edge and hub listen on different ports so that both can run on one machine.
 // A role other than edge or hub gets the edge defaults, with that role and a
@@ -37,5 +50,28 @@ func Default(role Role) Config {
 			MaxRecvMsgSize: 16 * MiB,
 		},
 		ShutdownTimeout: Duration(10 * time.Second),
+		Spool: Spool{
+			Linger:        Duration(2 * time.Millisecond),
+			MaxBatchBytes: 4 * MiB,
+		},
+		Streams: []Stream{DefaultStream("telemetry")},
+	}
+}
+
+// DefaultStream is a stream entry with every key at its default.
+func DefaultStream(name string) Stream {
+	var s Stream
+	s.setDefaults()
+	s.Name = name
+	return s
+}
+
+func (s *Stream) setDefaults() {
+	*s = Stream{
+		Partitions:  4,
+		MaxBytes:    GiB,
+		MaxAge:      7 * Day,
+		Full:        "block",
+		Compression: "zstd",
 	}
 }

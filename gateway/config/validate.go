@@ -5,6 +5,7 @@ import (
 	"net"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -40,7 +41,48 @@ func (c *Config) validate(inFile func(path string) bool) []FieldError {
 	v.size("http.max_header_bytes", c.HTTP.MaxHeaderBytes, KiB, MiB)
 	v.size("grpc.max_recv_msg_size", c.GRPC.MaxRecvMsgSize, KiB, 256*MiB)
 	v.duration("shutdown_timeout", c.ShutdownTimeout, Duration(time.Second), Duration(10*time.Minute))
+	v.duration("spool.linger", c.Spool.Linger, 0, Duration(time.Second))
+	v.size("spool.max_batch_bytes", c.Spool.MaxBatchBytes, 64*KiB, 32*MiB)
+	v.streams(c.Streams)
 	return v.errs
+}
+
+// streamRE is what a stream name may be, as the spool allows.
+var streamRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,128}$`)
+
+// streams checks each stream entry and that names are unique.
+func (v *validator) streams(ss []Stream) {
+	seen := map[string]int{}
+	for i, s := range ss {
+		p := fmt.Sprintf("streams[%d]", i)
+		switch j, dup := seen[s.Name]; {
+		case !streamRE.MatchString(s.Name):
+			v.add(p+".name", "must be 1 to 128 of a-z, A-Z, 0-9, '.', '_', '-'; got %q", s.Name)
+		case dup:
+			v.add(p+".name", "stream %q is already defined at streams[%d]", s.Name, j)
+		default:
+			seen[s.Name] = i
+		}
+		if s.Partitions < 1 || s.Partitions > 1024 {
+			v.add(p+".partitions", "must be between 1 and 1024, got %d", s.Partitions)
+		}
+		v.size(p+".max_bytes", s.MaxBytes, MiB, 64*1024*GiB)
+		v.duration(p+".max_age", s.MaxAge, 0, 3650*Day)
+		v.oneOf(p+".full", s.Full, "block", "drop_oldest")
+		v.oneOf(p+".compression", s.Compression, "zstd", "none")
+		if s.Priority < -100 || s.Priority > 100 {
+			v.add(p+".priority", "must be between -100 and 100, got %d", s.Priority)
+		}
+	}
+}
+
+func (v *validator) oneOf(path, got string, allowed ...string) {
+	for _, a := range allowed {
+		if got == a {
+			return
+		}
+	}
+	v.add(path, "must be one of: %s; got %q", strings.Join(allowed, ", "), got)
 }
 
 // validator collects the problems Validate finds.

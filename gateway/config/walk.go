@@ -170,6 +170,7 @@ func (w *walker) dict(path string, n *yaml.Node, v reflect.Value) {
 		child := mapPath(path, key.Value)
 		w.lines[child] = key.Line
 		elem := reflect.New(t.Elem()).Elem()
+		applyDefaults(elem)
 		w.walk(child, val, elem)
 		v.SetMapIndex(reflect.ValueOf(key.Value).Convert(t.Key()), elem)
 	})
@@ -185,6 +186,7 @@ func (w *walker) list(path string, n *yaml.Node, v reflect.Value) {
 	for i, item := range n.Content {
 		child := path + "[" + strconv.Itoa(i) + "]"
 		w.lines[child] = item.Line
+		applyDefaults(s.Index(i))
 		w.walk(child, item, s.Index(i))
 	}
 	v.Set(s)
@@ -275,6 +277,20 @@ func (fs fieldList) String() string {
 		names[i] = f.name
 	}
 	return strings.Join(names, ", ")
+}
+
+// defaulter is implemented by config types whose entries in a list or map
+// start from their defaults rather than from zero values, so that a key
+// left out of one entry takes its default.
+type defaulter interface{ setDefaults() }
+
+func applyDefaults(v reflect.Value) {
+	if !v.CanAddr() {
+		return
+	}
+	if d, ok := v.Addr().Interface().(defaulter); ok {
+		d.setDefaults()
+	}
 }
 
 // suggest returns ` (did you mean "x"?)` when key is a likely typo of exactly
