@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/health"
 
 	"github.com/tributary-io/tributary/gateway/config"
+	"github.com/tributary-io/tributary/spool"
 )
 
 // Node is one running Tributary node, edge or hub.
@@ -34,7 +35,8 @@ type Node struct {
 	httpLn   net.Listener
 	grpcLn   net.Listener
 	health   *health.Server
-	serveErr chan error // one send per listener whose Serve failed
+	spool    *spool.Spool // set by Start
+	serveErr chan error   // one send per listener whose Serve failed
 	wg       sync.WaitGroup
 	stopping atomic.Bool
 }
@@ -77,15 +79,23 @@ func (n *Node) Start() error {
 	if err := prepareDataDir(n.cfg.DataDir); err != nil {
 		return err
 	}
+	sp, err := n.openSpool()
+	if err != nil {
+		return err
+	}
 	httpLn, err := net.Listen("tcp", n.cfg.HTTP.Listen)
 	if err != nil {
+		sp.Close()
 		return fmt.Errorf("http.listen %s: %w", n.cfg.HTTP.Listen, err)
 	}
 	grpcLn, err := net.Listen("tcp", n.cfg.GRPC.Listen)
 	if err != nil {
 		httpLn.Close()
+		sp.Close()
 		return fmt.Errorf("grpc.listen %s: %w", n.cfg.GRPC.Listen, err)
 	}
+	n.spool = sp
+	n.ready.set("spool", nil)
 	n.lnMu.Lock()
 	n.httpLn, n.grpcLn = httpLn, grpcLn
 	n.started = time.Now()
@@ -94,7 +104,7 @@ func (n *Node) Start() error {
 	n.serve("grpc", func() error { return n.grpcSrv.Serve(grpcLn) })
 	n.ready.set("serving", nil)
 	n.setServing(true)
-	n.log.Info("node started", "site", n.cfg.Site, "data_dir", n.cfg.DataDir,
+	n.log.Info("node started", "site", n.cfg.Site, "data_dir", n.cfg.DataDir, "spool_epoch", sp.Epoch(), "streams", len(n.cfg.Streams),
 		"http", n.HTTPAddr().String(), "grpc", n.GRPCAddr().String())
 	return nil
 }
@@ -182,6 +192,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		<-drained
 	}
 	n.wg.Wait()
+	if n.spool != nil {
+		if cerr := n.spool.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close spool: %w", cerr))
+		}
+	}
 	if httpErr != nil && !errors.Is(httpErr, context.DeadlineExceeded) && !errors.Is(httpErr, context.Canceled) {
 		err = errors.Join(err, fmt.Errorf("http shutdown: %w", httpErr))
 	}

@@ -301,3 +301,29 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		t.Fatalf("New with no site = %v, want an error naming site", err)
 	}
 }
+
+func TestNodeOpensItsSpoolWithTheConfiguredStreams(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Streams = append(cfg.Streams, config.DefaultStream("alarms"))
+	n := startNode(t, cfg)
+	_, body := get(t, "http://"+n.HTTPAddr().String()+"/metrics")
+	for _, want := range []string{`tributary_spool_stream_bytes{stream="telemetry"} 0`, `tributary_spool_stream_bytes{stream="alarms"} 0`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, gateway.SpoolDir, "spool.db")); err != nil {
+		t.Fatalf("no spool file: %v", err)
+	}
+
+	// A second node on the same data_dir is refused, and says why.
+	other := testConfig(t)
+	other.DataDir = cfg.DataDir
+	second, err := gateway.New(other, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Start(); err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Fatalf("second node on one data_dir: Start = %v, want an in-use error", err)
+	}
+}

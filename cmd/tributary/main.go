@@ -45,6 +45,7 @@ func commands() []command {
 		{"edge", "run an edge node: tributary edge -c FILE", runNode("edge")},
 		{"hub", "run a hub: tributary hub -c FILE", runNode("hub")},
 		{"config", "check a config file: tributary config validate -c FILE", runConfig},
+		{"spool", "inspect a spool: tributary spool check|stat --dir DIR", runSpool},
 		{"version", "print the version, commit, Go version and platform", runVersion},
 	}
 }
