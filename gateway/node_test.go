@@ -304,7 +304,9 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 
 func TestNodeOpensItsSpoolWithTheConfiguredStreams(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.Streams = append(cfg.Streams, config.DefaultStream("alarms"))
+	alarms := config.DefaultStream("alarms")
+	alarms.MaxBytes = 64 * config.MiB // the two must fit arm/v7's 1.5GiB
+	cfg.Streams = append(cfg.Streams, alarms)
 	n := startNode(t, cfg)
 	_, body := get(t, "http://"+n.HTTPAddr().String()+"/metrics")
 	for _, want := range []string{`tributary_spool_stream_bytes{stream="telemetry"} 0`, `tributary_spool_stream_bytes{stream="alarms"} 0`} {
