@@ -3,6 +3,9 @@ package spool
 import (
 	"bytes"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -11,13 +14,12 @@ import (
 // commit is the work of one group commit, inside its bbolt transaction.
 // Only the committer goroutine uses it.
 type commit struct {
-	s     *Spool
-	tx    *bolt.Tx
-	now   time.Time
-	parts map[partKey]*partWork
-	order []*partWork        // parts in the order first touched
-	raw   map[string]int64   // estimated stored bytes admitted, not yet written, per stream
-	floor map[partKey]uint64 // lowest protecting cursor per partition, once read
+	s       *Spool
+	tx      *bolt.Tx
+	now     time.Time
+	streams map[string]*streamWork
+	order   []*partWork        // parts in the order first touched
+	floor   map[partKey]uint64 // lowest protecting cursor per partition, once read
 
 	wrote   bool // some batch or gap was written
 	records int  // records written
@@ -32,26 +34,80 @@ type partKey struct {
 	p      int
 }
 
+// streamWork is one stream's state during a commit, looked up once.
+type streamWork struct {
+	st      *stream
+	cfg     StreamConfig // as of this commit (EnsureStream may change st.cfg)
+	parts   []*partWork  // loaded on first use
+	used    int64        // stored bytes of all partitions, kept up to date
+	pending int64        // estimated stored bytes admitted, not yet written
+}
+
 // partWork is one partition's state during a commit: its metadata as it
 // will be after the commit, and the records it gains.
 type partWork struct {
 	key  partKey
-	st   *stream
-	cfg  StreamConfig // as of this commit (EnsureStream may change st.cfg)
+	sw   *streamWork
 	pb   *bolt.Bucket
 	meta partMeta
 	recs []Record // new records; recs[i] gets offset base+i
 	base uint64
-	raw  int64 // their uncompressed size
-	dirt bool  // meta changed
+	raw  int64  // their uncompressed size
+	enc  []byte // the encoded batch, once encode has made it
+	dirt bool   // meta changed
 }
 
 func newCommit(s *Spool) *commit {
 	return &commit{
-		s: s, now: s.opts.Now(),
-		parts: map[partKey]*partWork{}, raw: map[string]int64{},
+		s: s, now: s.opts.Now(), streams: map[string]*streamWork{},
 		dropped: map[string]uint64{}, gaps: map[string]int{}, full: map[string]int{},
 	}
+}
+
+// stream returns a stream's work state, making it on first use. Its used
+// bytes start from the last commit's published metadata, which matches the
+// file: a failed commit publishes nothing.
+func (c *commit) stream(name string) (*streamWork, error) {
+	if sw := c.streams[name]; sw != nil {
+		return sw, nil
+	}
+	st, cfg, err := c.s.stream(name)
+	if err != nil {
+		return nil, err
+	}
+	sw := &streamWork{st: st, cfg: cfg, parts: make([]*partWork, cfg.Partitions)}
+	for _, p := range st.parts {
+		sw.used += p.bytes.Load()
+	}
+	c.streams[name] = sw
+	return sw, nil
+}
+
+// part loads one partition's work state.
+func (c *commit) part(stream string, p int) (*partWork, error) {
+	sw, err := c.stream(stream)
+	if err != nil {
+		return nil, err
+	}
+	return c.partOf(sw, p)
+}
+
+func (c *commit) partOf(sw *streamWork, p int) (*partWork, error) {
+	if pw := sw.parts[p]; pw != nil {
+		return pw, nil
+	}
+	pb, err := partBucket(c.tx, sw.cfg.Name, p)
+	if err != nil {
+		return nil, err
+	}
+	m, err := readPartMeta(pb)
+	if err != nil {
+		return nil, &CorruptError{Stream: sw.cfg.Name, Partition: p, Err: err}
+	}
+	pw := &partWork{key: partKey{sw.cfg.Name, p}, sw: sw, pb: pb, meta: m, base: m.next}
+	sw.parts[p] = pw
+	c.order = append(c.order, pw)
+	return pw, nil
 }
 
 // run applies one request. A Txn that cannot commit gets its error in res
@@ -71,30 +127,6 @@ func (c *commit) run(r *request, res *Result) error {
 	pos, err := c.apply(r.txn)
 	res.Positions = pos
 	return err
-}
-
-// part loads one partition's work state.
-func (c *commit) part(stream string, p int) (*partWork, error) {
-	k := partKey{stream, p}
-	if pw := c.parts[k]; pw != nil {
-		return pw, nil
-	}
-	st, cfg, err := c.s.stream(stream)
-	if err != nil {
-		return nil, err
-	}
-	pb, err := partBucket(c.tx, stream, p)
-	if err != nil {
-		return nil, err
-	}
-	m, err := readPartMeta(pb)
-	if err != nil {
-		return nil, &CorruptError{Stream: stream, Partition: p, Err: err}
-	}
-	pw := &partWork{key: k, st: st, cfg: cfg, pb: pb, meta: m, base: m.next}
-	c.parts[k] = pw
-	c.order = append(c.order, pw)
-	return pw, nil
 }
 
 // expect checks the Txn's state preconditions.
@@ -117,13 +149,16 @@ func (c *commit) apply(t *Txn) ([]Position, error) {
 		pos = make([]Position, 0, t.records)
 	}
 	for _, a := range t.appends {
-		cfg := a.partitionCount(c)
+		sw, err := c.stream(a.stream)
+		if err != nil {
+			return nil, err
+		}
 		for i := range a.recs {
 			p := a.partition
 			if p < 0 {
-				p = Partition(a.recs[i].Key, cfg)
+				p = Partition(a.recs[i].Key, sw.cfg.Partitions)
 			}
-			pw, err := c.part(a.stream, p)
+			pw, err := c.partOf(sw, p)
 			if err != nil {
 				return nil, err
 			}
@@ -133,20 +168,10 @@ func (c *commit) apply(t *Txn) ([]Position, error) {
 			}
 			pos = append(pos, Position{Partition: p, Offset: pw.base + uint64(len(pw.recs))})
 			pw.recs = append(pw.recs, r)
-			size := int64(recordSize(&a.recs[i]))
-			pw.raw += size
-			c.raw[a.stream] += c.estimate(pw.st, size)
+			pw.raw += int64(recordSize(&a.recs[i]))
 		}
 	}
 	return pos, c.applyMeta(t)
-}
-
-func (a appendOp) partitionCount(c *commit) int {
-	_, cfg, err := c.s.stream(a.stream)
-	if err != nil {
-		return 1
-	}
-	return cfg.Partitions
 }
 
 // applyMeta writes the Txn's cursor moves and state values.
@@ -183,13 +208,16 @@ func (c *commit) applyMeta(t *Txn) error {
 // write encodes each partition's new records as one batch and stores it,
 // with the partition's metadata.
 func (c *commit) write() error {
+	if err := c.encode(); err != nil {
+		return err
+	}
 	for _, pw := range c.order {
-		if len(pw.recs) > 0 {
+		if pw.enc != nil {
 			if err := c.writeBatch(pw); err != nil {
 				return err
 			}
 		}
-		if pw.dirt || len(pw.recs) > 0 {
+		if pw.dirt || pw.enc != nil {
 			if err := writePartMeta(pw.pb, pw.meta); err != nil {
 				return err
 			}
@@ -198,17 +226,47 @@ func (c *commit) write() error {
 	return nil
 }
 
-func (c *commit) writeBatch(pw *partWork) error {
-	b, err := AppendBatch(nil, pw.base, pw.cfg.codec(), pw.recs)
-	if err != nil {
-		return &CorruptError{Stream: pw.key.stream, Partition: pw.key.p, Offset: pw.base, Err: err}
+// encode makes every partition's batch, on up to GOMAXPROCS goroutines:
+// zstd is most of a commit's CPU, and bbolt only needs the results.
+func (c *commit) encode() error {
+	var todo []*partWork
+	for _, pw := range c.order {
+		if len(pw.recs) > 0 {
+			todo = append(todo, pw)
+		}
 	}
-	if err := pw.pb.Bucket(keyBatches).Put(be64(pw.base), b); err != nil {
+	errs := make([]error, len(todo))
+	var next atomic.Int64
+	work := func() {
+		for i := int(next.Add(1) - 1); i < len(todo); i = int(next.Add(1) - 1) {
+			pw := todo[i]
+			pw.enc, errs[i] = AppendBatch(nil, pw.base, pw.sw.cfg.codec(), pw.recs)
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(len(todo), runtime.GOMAXPROCS(0)) - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			pw := todo[i]
+			return &CorruptError{Stream: pw.key.stream, Partition: pw.key.p, Offset: pw.base, Err: err}
+		}
+	}
+	return nil
+}
+
+func (c *commit) writeBatch(pw *partWork) error {
+	b := pw.enc
+	if err := putBatch(pw.pb.Bucket(keyBatches), pw.base, b); err != nil {
 		return err
 	}
 	pw.meta.next = pw.base + uint64(len(pw.recs))
 	pw.meta.bytes += int64(len(b))
-	pw.st.observeRatio(len(b), pw.raw)
+	pw.sw.used += int64(len(b))
+	pw.sw.st.observeRatio(len(b), pw.raw)
 	c.wrote = true
 	c.records += len(pw.recs)
 	c.bytes += len(b)
@@ -218,6 +276,6 @@ func (c *commit) writeBatch(pw *partWork) error {
 // publish makes the committed metadata visible to readers.
 func (c *commit) publish() {
 	for _, pw := range c.order {
-		pw.st.parts[pw.key.p].store(pw.meta)
+		pw.sw.st.parts[pw.key.p].store(pw.meta)
 	}
 }

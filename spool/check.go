@@ -155,8 +155,10 @@ type item struct {
 func (s *Spool) partitionItems(pb *bolt.Bucket, stream string, p int, r *Report, bad func(from, to uint64, format string, args ...any)) []item {
 	var items []item
 	var damaged []int // indexes of batches whose end is unknown
-	_ = pb.Bucket(keyBatches).ForEach(func(k, v []byte) error {
+	batches := pb.Bucket(keyBatches)
+	_ = batches.ForEach(func(k, v []byte) error {
 		base := binary.BigEndian.Uint64(k)
+		v = batchValue(batches, k, v)
 		h, recs, err := DecodeBatch(v)
 		if err == nil && h.BaseOffset != base {
 			err = fmt.Errorf("batch stored under offset %d says it starts at %d", base, h.BaseOffset)
@@ -296,9 +298,19 @@ func streamStat(tx *bolt.Tx, cfg StreamConfig) (StreamStat, error) {
 			return ss, errors.Join(fmt.Errorf("stream %q partition %d", cfg.Name, p), err)
 		}
 		ps := PartitionStat{Partition: p, Start: m.start, Next: m.next, Bytes: m.bytes,
-			Batches: pb.Bucket(keyBatches).Stats().KeyN, Gaps: pb.Bucket(keyGaps).Stats().KeyN}
+			Batches: countKeys(pb.Bucket(keyBatches)), Gaps: countKeys(pb.Bucket(keyGaps))}
 		ss.Bytes += m.bytes
 		ss.Partitions = append(ss.Partitions, ps)
 	}
 	return ss, nil
+}
+
+// countKeys counts a bucket's own keys (not those of buckets inside it).
+func countKeys(b *bolt.Bucket) int {
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
 }

@@ -225,7 +225,8 @@ func rewriteBatch(t *testing.T, path string, edit func([]byte) []byte) {
 	err = db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketData).Bucket([]byte("t")).Bucket(be32(0)).Bucket(keyBatches)
 		k, v := b.Cursor().First()
-		return b.Put(k, edit(append([]byte(nil), v...)))
+		v = batchValue(b, k, v)
+		return b.Bucket(k).Put(keyBatch, edit(append([]byte(nil), v...)))
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -15,13 +15,21 @@ import (
 //	data/<name>/<be32 p>/next    be64: the offset the next record gets
 //	data/<name>/<be32 p>/start   be64: the oldest offset held (batch or gap)
 //	data/<name>/<be32 p>/bytes   be64: stored bytes of the partition's batches
-//	data/<name>/<be32 p>/b/<be64 base>  one batch, as AppendBatch wrote it
+//	data/<name>/<be32 p>/b/<be64 base>/v  one batch, as AppendBatch wrote it
 //	data/<name>/<be32 p>/g/<be64 from>  one gap, as encodeGap wrote it
 //	cursors/<name>\x00<stream>\x00<be32 p>  be64 offset + 1 byte flags
 //	state/<key>              opaque bytes of the layers above
 //
 // Big-endian keys sort by number, so a bucket cursor's Seek finds the batch
 // holding an offset without a scan.
+//
+// Each batch sits alone in a bucket of its own. bbolt copies a whole leaf
+// page on every change to it and never splits a leaf of four keys or fewer,
+// so batches kept side by side as values would be copied again at every
+// commit until their leaf fills: several times their size in writes, which
+// wears out the SD cards edge boxes run on. A bucket holding one large value
+// gets pages of its own, written once; a small one (under a quarter page)
+// is stored inline in its parent's leaf, which is as cheap.
 var (
 	bucketMeta    = []byte("meta")
 	bucketStreams = []byte("streams")
@@ -32,6 +40,7 @@ var (
 	keyFormat  = []byte("format")
 	keyEpoch   = []byte("epoch")
 	keyBatches = []byte("b")
+	keyBatch   = []byte("v") // the batch inside its own bucket
 	keyGaps    = []byte("g")
 	keyNext    = []byte("next")
 	keyStart   = []byte("start")
@@ -39,7 +48,8 @@ var (
 )
 
 // formatVersion is the layout above. A spool with another one is refused.
-const formatVersion = "1"
+// (Format 1 kept batches as plain values; it never shipped in a release.)
+const formatVersion = "2"
 
 func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
@@ -106,6 +116,28 @@ func writePartMeta(pb *bolt.Bucket, m partMeta) error {
 		}
 	}
 	return nil
+}
+
+// putBatch stores one encoded batch under its base offset.
+func putBatch(batches *bolt.Bucket, base uint64, b []byte) error {
+	bb, err := batches.CreateBucket(be64(base))
+	if err != nil {
+		return err
+	}
+	return bb.Put(keyBatch, b)
+}
+
+// batchValue returns the batch stored under key k of the batches bucket, as
+// a cursor there found it (v is nil for a bucket), or nil if k holds none.
+func batchValue(batches *bolt.Bucket, k, v []byte) []byte {
+	if v != nil {
+		return nil // a plain value: not how batches are stored
+	}
+	bb := batches.Bucket(k)
+	if bb == nil {
+		return nil
+	}
+	return bb.Get(keyBatch)
 }
 
 // createPartition makes the buckets of a new, empty partition.

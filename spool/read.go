@@ -79,9 +79,11 @@ func (s *Spool) read(tx *bolt.Tx, stream string, p int, from uint64, maxBytes in
 	if from < m.start || from > m.next {
 		return nil, &OutOfRangeError{Stream: stream, Partition: p, Offset: from, Start: m.start, Next: m.next}
 	}
-	r := reader{s: s, stream: stream, p: p, pos: from, first: true,
-		batches: pb.Bucket(keyBatches).Cursor(), gaps: pb.Bucket(keyGaps).Cursor()}
+	r := reader{s: s, stream: stream, p: p, pos: from, first: true, bucket: pb.Bucket(keyBatches),
+		gaps: pb.Bucket(keyGaps).Cursor()}
+	r.batches = r.bucket.Cursor()
 	r.bk, r.bv = seekHolding(r.batches, from)
+	r.bv = batchValue(r.bucket, r.bk, r.bv)
 	r.gk, r.gv = seekHolding(r.gaps, from)
 	var out []Entry
 	size := 0
@@ -125,6 +127,7 @@ type reader struct {
 	p              int
 	pos            uint64
 	first          bool // the first entry may start before pos
+	bucket         *bolt.Bucket // the partition's batches
 	batches, gaps  *bolt.Cursor
 	bk, bv, gk, gv []byte
 }
@@ -143,7 +146,7 @@ func (r *reader) next() (Entry, error) {
 	switch {
 	case bok && (!gok || bh.BaseOffset <= g.From):
 		e = Entry{Partition: r.p, Batch: append([]byte(nil), r.bv...), Header: bh}
-		r.bk, r.bv = r.batches.Next()
+		r.nextBatch()
 	case gok:
 		e = Entry{Partition: r.p, Gap: &g}
 		r.gk, r.gv = r.gaps.Next()
@@ -173,9 +176,14 @@ func (r *reader) batchAt() (BatchHeader, bool, error) {
 		if h.NextOffset() > r.pos {
 			return h, true, nil
 		}
-		r.bk, r.bv = r.batches.Next()
+		r.nextBatch()
 	}
 	return BatchHeader{}, false, nil
+}
+
+func (r *reader) nextBatch() {
+	r.bk, r.bv = r.batches.Next()
+	r.bv = batchValue(r.bucket, r.bk, r.bv)
 }
 
 // gapAt skips gaps that end at or before r.pos.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -23,46 +24,43 @@ func (c *commit) estimate(st *stream, raw int64) int64 {
 }
 
 // admit makes room for the Txn's records in each stream's budget, or fails
-// it: ErrTooLarge if it can never fit, ErrFull under the block policy.
+// it: ErrTooLarge if it can never fit, ErrFull under the block policy. Room
+// is reserved only when every stream of the Txn has it.
 func (c *commit) admit(t *Txn) error {
-	need := map[string]int64{}
+	var sws []*streamWork
+	var need []int64
 	for _, a := range t.appends {
-		st, _, err := c.s.stream(a.stream)
+		sw, err := c.stream(a.stream)
 		if err != nil {
 			return err
 		}
-		for i := range a.recs {
-			need[a.stream] += c.estimate(st, int64(recordSize(&a.recs[i])))
+		n := c.estimate(sw.st, int64(a.raw))
+		if i := slices.Index(sws, sw); i >= 0 {
+			need[i] += n
+			continue
 		}
+		sws, need = append(sws, sw), append(need, n)
 	}
-	for name, n := range need {
-		if err := c.makeRoom(name, n); err != nil {
+	for i, sw := range sws {
+		if err := c.makeRoom(sw, need[i]); err != nil {
 			return err
 		}
+	}
+	for i, sw := range sws {
+		sw.pending += need[i]
 	}
 	return nil
 }
 
-// makeRoom frees stored bytes of stream until n more fit in its budget.
-func (c *commit) makeRoom(stream string, n int64) error {
-	_, cfg, err := c.s.stream(stream)
-	if err != nil {
-		return err
-	}
+// makeRoom frees stored bytes of a stream until n more fit in its budget.
+func (c *commit) makeRoom(sw *streamWork, n int64) error {
+	cfg := sw.cfg
 	if n > cfg.MaxBytes {
-		return fmt.Errorf("%w: %d bytes for stream %q, whose max_bytes is %d", ErrTooLarge, n, stream, cfg.MaxBytes)
-	}
-	over := func() (int64, error) {
-		used, err := c.streamBytes(stream)
-		return used + c.raw[stream] + n - cfg.MaxBytes, err
+		return fmt.Errorf("%w: %d bytes for stream %q, whose max_bytes is %d", ErrTooLarge, n, cfg.Name, cfg.MaxBytes)
 	}
 	for _, drop := range []bool{false, cfg.Full == DropOldest} {
-		for {
-			excess, err := over()
-			if err != nil || excess <= 0 {
-				return err
-			}
-			ok, err := c.deleteOldest(stream, drop)
+		for sw.used+sw.pending+n > cfg.MaxBytes {
+			ok, err := c.deleteOldest(sw, drop)
 			if err != nil {
 				return err
 			}
@@ -71,27 +69,12 @@ func (c *commit) makeRoom(stream string, n int64) error {
 			}
 		}
 	}
-	c.full[stream]++
-	used, _ := c.streamBytes(stream)
+	if sw.used+sw.pending+n <= cfg.MaxBytes {
+		return nil
+	}
+	c.full[cfg.Name]++
 	return fmt.Errorf("%w: stream %q holds %d of its %d bytes and its consumers have not read the rest; retry later, or raise max_bytes or use the drop_oldest policy",
-		ErrFull, stream, used, cfg.MaxBytes)
-}
-
-// streamBytes is the stored size of every partition of stream.
-func (c *commit) streamBytes(stream string) (int64, error) {
-	_, cfg, err := c.s.stream(stream)
-	if err != nil {
-		return 0, err
-	}
-	var sum int64
-	for p := range cfg.Partitions {
-		pw, err := c.part(stream, p)
-		if err != nil {
-			return 0, err
-		}
-		sum += pw.meta.bytes
-	}
-	return sum, nil
+		ErrFull, cfg.Name, sw.used, cfg.MaxBytes)
 }
 
 // oldestBatch is the first stored batch of one partition.
@@ -106,14 +89,10 @@ type oldestBatch struct {
 // time) that every protecting cursor has passed; with drop, the oldest
 // batch at all, recording the unconsumed part as a gap. ok is false when
 // there is none to delete.
-func (c *commit) deleteOldest(stream string, drop bool) (bool, error) {
-	_, cfg, err := c.s.stream(stream)
-	if err != nil {
-		return false, err
-	}
+func (c *commit) deleteOldest(sw *streamWork, drop bool) (bool, error) {
 	var best *oldestBatch
-	for p := range cfg.Partitions {
-		ob, err := c.oldest(stream, p)
+	for p := range sw.cfg.Partitions {
+		ob, err := c.oldest(sw.cfg.Name, p)
 		if err != nil {
 			return false, err
 		}
@@ -136,10 +115,12 @@ func (c *commit) oldest(stream string, p int) (*oldestBatch, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, v := pw.pb.Bucket(keyBatches).Cursor().First()
+	batches := pw.pb.Bucket(keyBatches)
+	k, v := batches.Cursor().First()
 	if k == nil {
 		return nil, nil
 	}
+	v = batchValue(batches, k, v)
 	h, err := VerifyBatch(v)
 	if err != nil || h.BaseOffset != binary.BigEndian.Uint64(k) {
 		c.s.m.corrupt.Inc()
@@ -156,10 +137,11 @@ func (c *commit) oldest(stream string, p int) (*oldestBatch, error) {
 // protecting cursor has passed becomes a gap.
 func (c *commit) deleteBatch(ob *oldestBatch, reason string) error {
 	pw := ob.pw
-	if err := pw.pb.Bucket(keyBatches).Delete(be64(ob.h.BaseOffset)); err != nil {
+	if err := pw.pb.Bucket(keyBatches).DeleteBucket(be64(ob.h.BaseOffset)); err != nil {
 		return err
 	}
 	pw.meta.bytes -= int64(ob.size)
+	pw.sw.used -= int64(ob.size)
 	pw.dirt = true
 	if !ob.passed {
 		floor, err := c.floorOf(pw.key.stream, pw.key.p)

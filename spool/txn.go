@@ -27,6 +27,7 @@ type appendOp struct {
 	stream    string
 	partition int // -1: by key
 	recs      []Record
+	raw       int // their uncompressed size, as recordSize counts it
 }
 
 type cursorOp struct {
@@ -60,11 +61,13 @@ func (t *Txn) add(stream string, p int, recs []Record) *Txn {
 	if len(recs) == 0 {
 		return t
 	}
-	t.appends = append(t.appends, appendOp{stream: stream, partition: p, recs: recs})
-	t.records += len(recs)
+	raw := 0
 	for i := range recs {
-		t.bytes += recordSize(&recs[i])
+		raw += recordSize(&recs[i])
 	}
+	t.appends = append(t.appends, appendOp{stream: stream, partition: p, recs: recs, raw: raw})
+	t.records += len(recs)
+	t.bytes += raw
 	return t
 }
 
