@@ -7,8 +7,8 @@ import (
 	"hash/crc32"
 	"math"
 	"math/bits"
-	"slices"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 

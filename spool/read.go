@@ -126,7 +126,7 @@ type reader struct {
 	stream         string
 	p              int
 	pos            uint64
-	first          bool // the first entry may start before pos
+	first          bool         // the first entry may start before pos
 	bucket         *bolt.Bucket // the partition's batches
 	batches, gaps  *bolt.Cursor
 	bk, bv, gk, gv []byte
