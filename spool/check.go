@@ -100,6 +100,9 @@ func (s *Spool) checkStructure(r *Report) (err error) {
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
+	if err := checkFileSize(s.path, tx); err != nil {
+		return err // bbolt's check would fault on the missing pages
+	}
 	for err := range tx.Check() {
 		r.Problems = append(r.Problems, Problem{What: "bbolt: " + err.Error()})
 	}

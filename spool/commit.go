@@ -38,7 +38,7 @@ func (s *Spool) CommitAsync(ctx context.Context, t *Txn, done func(Result)) erro
 	if err := s.checkTxn(t); err != nil {
 		return err
 	}
-	r := &request{txn: t, size: t.bytes, enqueued: time.Now(), done: done}
+	r := &request{txn: t, size: t.size(), enqueued: time.Now(), done: done}
 	return s.q.push(ctx, r, s.opts.MaxPendingBytes)
 }
 
@@ -136,6 +136,7 @@ func (s *Spool) commitGroup(reqs []*request) {
 		for i := range results {
 			results[i] = Result{Err: err}
 		}
+		s.reloadMeta()
 	} else {
 		c.publish()
 	}
@@ -148,6 +149,36 @@ func (s *Spool) commitGroup(reqs []*request) {
 	if err == nil && c.wrote {
 		ch := make(chan struct{})
 		close(*s.notify.Swap(&ch))
+	}
+}
+
+// reloadMeta publishes every partition's metadata as the file now has it.
+// After a failed commit it is normally what was published before; but if
+// the failure struck after bbolt wrote its meta page (a failed final
+// fsync), bbolt goes on from that page, the records are in the file, and
+// their offsets must not be given out again: a producer's retry then makes
+// a duplicate, never two records under one offset.
+func (s *Spool) reloadMeta() {
+	err := s.view(func(tx *bolt.Tx) error {
+		for _, cfg := range s.Streams() {
+			for p := range cfg.Partitions {
+				pb, err := partBucket(tx, cfg.Name, p)
+				if err != nil {
+					return err
+				}
+				m, err := readPartMeta(pb)
+				if err != nil {
+					return err
+				}
+				if part, err := s.part(cfg.Name, p); err == nil {
+					part.store(m)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.opts.Logger.Error("spool could not reread its metadata after a failed commit", "err", err)
 	}
 }
 

@@ -48,5 +48,9 @@
 //     partition and offset, and the rest stays readable; a damaged bbolt page
 //     gives ErrCorrupt. CheckDir reports every damaged range.
 //   - A commit that fails (disk full, I/O error) fails every Txn in its group;
-//     none was acknowledged, and their offsets are given out again.
+//     none was acknowledged. If it failed after its data reached the file (a
+//     failed final fsync), the records stay and keep their offsets: a retry
+//     stores a duplicate, never a loss and never two records on one offset.
+//   - Readers see a commit only once it is fsynced, not when bbolt shows it.
+//   - A record time outside 1678–2261 is refused (ErrInvalid) when queued.
 package spool

@@ -17,7 +17,7 @@ type Options struct {
 	Linger time.Duration
 	// MaxBatchBytes bounds one group commit: the uncompressed bytes of the
 	// records it writes (a single request may not exceed it: ErrTooLarge).
-	// Default 4MiB; from 64KiB to 64MiB.
+	// Default 4MiB; from 64KiB to 32MiB.
 	MaxBatchBytes int
 	// MaxPendingBytes bounds the bytes waiting for the committer; past it,
 	// CommitAsync and Commit wait for room (or for their context). Default
@@ -35,6 +35,11 @@ type Options struct {
 	// Now is the clock for record times and age retention; nil is time.Now.
 	Now func() time.Time
 }
+
+// maxBatchBytes caps MaxBatchBytes at half the codec's section limit: a
+// commit's records are counted as recordSize estimates them, and the
+// framing of tiny records can take up to 1.6× that.
+const maxBatchBytes = MaxBatchRecordsBytes / 2
 
 const (
 	defaultLinger        = 2 * time.Millisecond
@@ -68,8 +73,8 @@ func (o Options) withDefaults() (Options, error) {
 	switch {
 	case o.Linger < 0 || o.Linger > time.Second:
 		return o, fmt.Errorf("%w: Linger must be between 0 and 1s, got %v", ErrInvalid, o.Linger)
-	case o.MaxBatchBytes < 64<<10 || o.MaxBatchBytes > MaxBatchRecordsBytes:
-		return o, fmt.Errorf("%w: MaxBatchBytes must be between 64KiB and 64MiB, got %d", ErrInvalid, o.MaxBatchBytes)
+	case o.MaxBatchBytes < 64<<10 || o.MaxBatchBytes > maxBatchBytes:
+		return o, fmt.Errorf("%w: MaxBatchBytes must be between 64KiB and 32MiB, got %d", ErrInvalid, o.MaxBatchBytes)
 	case o.MaxPendingBytes < o.MaxBatchBytes:
 		return o, fmt.Errorf("%w: MaxPendingBytes must be at least MaxBatchBytes (%d), got %d", ErrInvalid, o.MaxBatchBytes, o.MaxPendingBytes)
 	case o.RetentionInterval < 0:

@@ -55,19 +55,25 @@ func (s *Spool) Read(stream string, p int, from uint64, maxBytes int) ([]Entry, 
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	if _, err := s.part(stream, p); err != nil {
+	part, err := s.part(stream, p)
+	if err != nil {
 		return nil, err
 	}
+	// Read only what the committer has published, which it does after the
+	// fsync: bbolt lets a read transaction see a commit whose meta page is
+	// written but not yet synced, and a record shipped from there could be
+	// lost to a power cut and its offset given to another.
+	limit := part.next.Load()
 	var out []Entry
-	err := s.view(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		var err error
-		out, err = s.read(tx, stream, p, from, maxBytes)
+		out, err = s.read(tx, stream, p, from, limit, maxBytes)
 		return err
 	})
 	return out, err
 }
 
-func (s *Spool) read(tx *bolt.Tx, stream string, p int, from uint64, maxBytes int) ([]Entry, error) {
+func (s *Spool) read(tx *bolt.Tx, stream string, p int, from, limit uint64, maxBytes int) ([]Entry, error) {
 	pb, err := partBucket(tx, stream, p)
 	if err != nil {
 		return nil, err
@@ -76,8 +82,9 @@ func (s *Spool) read(tx *bolt.Tx, stream string, p int, from uint64, maxBytes in
 	if err != nil {
 		return nil, &CorruptError{Stream: stream, Partition: p, Offset: from, Err: err}
 	}
-	if from < m.start || from > m.next {
-		return nil, &OutOfRangeError{Stream: stream, Partition: p, Offset: from, Start: m.start, Next: m.next}
+	end := min(m.next, limit)
+	if from < m.start || from > end {
+		return nil, &OutOfRangeError{Stream: stream, Partition: p, Offset: from, Start: m.start, Next: end}
 	}
 	r := reader{s: s, stream: stream, p: p, pos: from, first: true, bucket: pb.Bucket(keyBatches),
 		gaps: pb.Bucket(keyGaps).Cursor()}
@@ -87,7 +94,7 @@ func (s *Spool) read(tx *bolt.Tx, stream string, p int, from uint64, maxBytes in
 	r.gk, r.gv = seekHolding(r.gaps, from)
 	var out []Entry
 	size := 0
-	for r.pos < m.next && (len(out) == 0 || size < maxBytes) {
+	for r.pos < end && (len(out) == 0 || size < maxBytes) {
 		e, err := r.next()
 		if err != nil {
 			if len(out) > 0 {

@@ -58,6 +58,12 @@ func (c *commit) makeRoom(sw *streamWork, n int64) error {
 	if n > cfg.MaxBytes {
 		return fmt.Errorf("%w: %d bytes for stream %q, whose max_bytes is %d", ErrTooLarge, n, cfg.Name, cfg.MaxBytes)
 	}
+	if sw.pending+n > cfg.MaxBytes {
+		// This commit's own records fill the budget: dropping stored data
+		// cannot make room, so take nothing and let a later commit try.
+		c.full[cfg.Name]++
+		return fmt.Errorf("%w: stream %q: the records already in this commit fill its %d bytes; retry", ErrFull, cfg.Name, cfg.MaxBytes)
+	}
 	for _, drop := range []bool{false, cfg.Full == DropOldest} {
 		for sw.used+sw.pending+n > cfg.MaxBytes {
 			ok, err := c.deleteOldest(sw, drop)
@@ -154,20 +160,29 @@ func (c *commit) deleteBatch(ob *oldestBatch, reason string) error {
 			return err
 		}
 	}
+	// Gaps the cursors have passed go too, or they would be left before
+	// the new start with a hole after them.
+	if err := c.trimGaps(pw.key.stream, pw.key.p); err != nil {
+		return err
+	}
 	return c.resetStart(pw)
 }
 
 // addGap stores g, merged into the partition's last gap when they touch.
 func (c *commit) addGap(pw *partWork, g Gap) error {
 	gb := pw.pb.Bucket(keyGaps)
+	c.dropped[pw.key.stream] += g.To - g.From
+	merged := false
 	if k, v := gb.Cursor().Last(); k != nil {
 		if last, err := decodeGap(v); err == nil && last.To == g.From && last.Reason == g.Reason {
 			g.From, g.MinTime = last.From, minTime(last.MinTime, g.MinTime)
 			g.MaxTime = maxTime(last.MaxTime, g.MaxTime)
+			merged = true
 		}
 	}
-	c.dropped[pw.key.stream] += g.To - g.From
-	c.gaps[pw.key.stream]++
+	if !merged {
+		c.gaps[pw.key.stream]++
+	}
 	c.wrote = true
 	c.s.opts.Logger.Warn("spool dropped records its consumers had not read", "stream", pw.key.stream, "partition", pw.key.p,
 		"from", g.From, "to", g.To, "reason", g.Reason)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -29,8 +30,13 @@ type Spool struct {
 	epoch string
 	m     *metrics
 
-	mu      sync.RWMutex // guards streams (the map and each stream's cfg)
-	streams map[string]*stream
+	// ensureMu serialises EnsureStream. mu guards streams (the map and each
+	// stream's cfg) and is never held across a bbolt call: the committer takes
+	// it inside its write transaction, so holding it while waiting for bbolt's
+	// writer lock would deadlock. Order: ensureMu, then bbolt, then mu.
+	ensureMu sync.Mutex
+	mu       sync.RWMutex
+	streams  map[string]*stream
 
 	q      queue
 	notify atomic.Pointer[chan struct{}] // closed after each commit that wrote data
@@ -136,7 +142,9 @@ func openError(path string, err error) error {
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("spool %s is in use by another process (its lock is held); stop that process or use another data_dir: %w", path, err)
-	case errors.As(err, &pathErr), errors.Is(err, fs.ErrPermission):
+	case errors.As(err, &pathErr), errors.Is(err, fs.ErrPermission), errors.As(err, new(syscall.Errno)):
+		// The operating system's refusal (permission, memory for the
+		// map, a lock): the file may be fine.
 		return fmt.Errorf("spool: open %s: %w", path, err)
 	}
 	return fmt.Errorf("%w: %s is not a readable spool file (%w); run `tributary spool check --dir %s` for a report, and move the directory aside to start a new spool (it gets a new epoch, so a hub will not confuse its offsets with the old ones)",
@@ -172,6 +180,9 @@ func (s *Spool) load(readOnly bool) error {
 }
 
 func (s *Spool) initFile(tx *bolt.Tx) error {
+	if err := checkFileSize(s.path, tx); err != nil {
+		return err
+	}
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
 		if k, _ := tx.Cursor().First(); k != nil {
@@ -194,6 +205,19 @@ func (s *Spool) initFile(tx *bolt.Tx) error {
 		if tx.Bucket(b) == nil {
 			return fmt.Errorf("%w: bucket %q is missing", ErrCorrupt, b)
 		}
+	}
+	return nil
+}
+
+// checkFileSize refuses a file shorter than bbolt's metadata says it is:
+// reading a page past its end would be a memory fault, not an error.
+func checkFileSize(path string, tx *bolt.Tx) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.Size() < tx.Size() {
+		return fmt.Errorf("%w: the file is truncated: %d bytes, but its metadata says %d", ErrCorrupt, fi.Size(), tx.Size())
 	}
 	return nil
 }
@@ -262,22 +286,30 @@ func (s *Spool) EnsureStream(cfg StreamConfig) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.ensureMu.Lock()
+	defer s.ensureMu.Unlock()
+	s.mu.RLock()
 	old := s.streams[cfg.Name]
-	if old != nil && old.cfg.Partitions != cfg.Partitions {
+	var oldCfg StreamConfig
+	if old != nil {
+		oldCfg = old.cfg
+	}
+	budgetErr := s.checkMapBudget(&cfg)
+	s.mu.RUnlock()
+	switch {
+	case old != nil && oldCfg.Partitions != cfg.Partitions:
 		return fmt.Errorf("%w: stream %q has %d partitions; the count cannot change (it would move keys between partitions); create a new stream instead",
-			ErrInvalid, cfg.Name, old.cfg.Partitions)
-	}
-	if old != nil && old.cfg == cfg {
+			ErrInvalid, cfg.Name, oldCfg.Partitions)
+	case old != nil && oldCfg == cfg:
 		return nil
+	case budgetErr != nil:
+		return budgetErr
 	}
-	if err := s.checkMapBudget(&cfg); err != nil {
-		return err
-	}
-	if err := s.db.Update(func(tx *bolt.Tx) error { return putStream(tx, cfg) }); err != nil {
+	if err := s.update(func(tx *bolt.Tx) error { return putStream(tx, cfg) }); err != nil {
 		return fmt.Errorf("spool: save stream %q: %w", cfg.Name, err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if old != nil {
 		old.cfg = cfg
 		return nil

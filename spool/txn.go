@@ -21,7 +21,11 @@ type Txn struct {
 	expects []stateOp
 	records int // total records in appends
 	bytes   int // their uncompressed size, roughly as encoded
+	meta    int // bytes of cursor and state operations
 }
+
+// size is what the Txn counts against MaxPendingBytes.
+func (t *Txn) size() int { return t.bytes + t.meta }
 
 type appendOp struct {
 	stream    string
@@ -87,6 +91,7 @@ func recordSize(r *Record) int {
 // drop_oldest when the stream is full, which leaves a Gap).
 func (t *Txn) SetCursor(name, stream string, partition int, offset uint64, protect bool) *Txn {
 	t.cursors = append(t.cursors, cursorOp{name: name, stream: stream, partition: partition, offset: offset, protect: protect})
+	t.meta += len(name) + len(stream) + 16
 	return t
 }
 
@@ -99,6 +104,7 @@ func (t *Txn) DeleteCursor(name, stream string, partition int) *Txn {
 // PutState stores value under key; a nil value deletes the key.
 func (t *Txn) PutState(key string, value []byte) *Txn {
 	t.puts = append(t.puts, stateOp{key: key, value: value})
+	t.meta += len(key) + len(value)
 	return t
 }
 
@@ -106,6 +112,7 @@ func (t *Txn) PutState(key string, value []byte) *Txn {
 // key holds exactly value when it commits (nil: unless key is absent).
 func (t *Txn) ExpectState(key string, value []byte) *Txn {
 	t.expects = append(t.expects, stateOp{key: key, value: value})
+	t.meta += len(key) + len(value)
 	return t
 }
 
@@ -176,6 +183,11 @@ func (s *Spool) checkAppend(a appendOp) error {
 	for i := range a.recs {
 		if len(a.recs[i].Key) > maxKeyBytes {
 			return fmt.Errorf("%w: record key of %d bytes; keys are at most %d", ErrTooLarge, len(a.recs[i].Key), maxKeyBytes)
+		}
+		// Refused here, not in the commit, where it would fail every Txn
+		// of the group.
+		if _, err := recordNanos(a.recs[i].Time); err != nil {
+			return fmt.Errorf("%w: record %d for stream %q: %w", ErrInvalid, i, a.stream, err)
 		}
 	}
 	return nil
