@@ -1,0 +1,45 @@
+// Command spoolbench measures Tributary's spool against the physical limits
+// of the machine it runs on, in the same run: disk sync latency, raw bbolt
+// put rate and zstd speed, then the spool's durable append throughput,
+// commit latency at a fixed load, bytes written per payload byte, replay
+// rate and open time. See bench/README.md.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "spoolbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, out, progress io.Writer) error {
+	c, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	w := newWorkload(poolSize)
+	r := &report{cfg: c, Settings: newSettings(c, w, args), progress: progress}
+	r.printSettings(out)
+	if err := r.measure(w, out); err != nil {
+		return err
+	}
+	r.Verdicts = r.verdicts()
+	r.printSummary(out)
+	if c.jsonPath != "" {
+		if err := r.writeJSON(c.jsonPath); err != nil {
+			return err
+		}
+	}
+	return r.profile(w)
+}
