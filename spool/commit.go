@@ -84,14 +84,18 @@ func (s *Spool) queueRetention() {
 }
 
 // flush commits until the queue is empty. With linger, a group waits until
-// its oldest request is Linger old or the group is full.
+// its oldest request is Linger old or the group is full; but a lone request
+// after a lone group commits at once: with a single producer there is
+// nobody to wait for, and the linger would only add its length to every
+// commit. Requests that queue up while a commit runs go in the next group.
 func (s *Spool) flush(linger bool) {
 	for {
-		at, bytes, ok := s.q.oldest()
-		if !ok {
+		at, n, bytes := s.q.oldest()
+		if n == 0 {
 			return
 		}
-		if wait := time.Until(at.Add(s.opts.Linger)); linger && bytes < s.opts.MaxBatchBytes && wait > 0 {
+		alone := n == 1 && s.lastGroup <= 1
+		if wait := time.Until(at.Add(s.opts.Linger)); linger && !alone && bytes < s.opts.MaxBatchBytes && wait > 0 {
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
@@ -99,7 +103,9 @@ func (s *Spool) flush(linger bool) {
 				t.Stop()
 			}
 		}
-		s.commitGroup(s.q.take(s.opts.MaxBatchBytes))
+		group := s.q.take(s.opts.MaxBatchBytes)
+		s.lastGroup = len(group)
+		s.commitGroup(group)
 	}
 }
 

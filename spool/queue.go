@@ -64,15 +64,15 @@ func (q *queue) wake() {
 	}
 }
 
-// oldest reports when the oldest queued request arrived and how many bytes
-// are queued; ok is false when the queue is empty.
-func (q *queue) oldest() (at time.Time, bytes int, ok bool) {
+// oldest reports when the oldest queued request arrived, how many requests
+// and bytes are queued; n is 0 when the queue is empty.
+func (q *queue) oldest() (at time.Time, n, bytes int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.reqs) == 0 {
-		return time.Time{}, 0, false
+		return time.Time{}, 0, 0
 	}
-	return q.reqs[0].enqueued, q.bytes, true
+	return q.reqs[0].enqueued, len(q.reqs), q.bytes
 }
 
 // take removes requests from the front, up to max bytes (at least one).

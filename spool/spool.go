@@ -38,11 +38,12 @@ type Spool struct {
 	mu       sync.RWMutex
 	streams  map[string]*stream
 
-	q      queue
-	notify atomic.Pointer[chan struct{}] // closed after each commit that wrote data
-	quit   chan struct{}                 // closed by Close
-	done   chan struct{}                 // closed when the committer has exited
-	closed atomic.Bool
+	q         queue
+	lastGroup int                           // requests in the last group commit; committer only
+	notify    atomic.Pointer[chan struct{}] // closed after each commit that wrote data
+	quit      chan struct{}                 // closed by Close
+	done      chan struct{}                 // closed when the committer has exited
+	closed    atomic.Bool
 }
 
 type stream struct {

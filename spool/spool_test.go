@@ -461,3 +461,22 @@ func TestMapBudget(t *testing.T) {
 		t.Fatalf("streams past the map budget = %v, want ErrInvalid", err)
 	}
 }
+
+// A lone producer is not made to wait for the linger: nobody else is
+// coming to share its fsync.
+func TestLoneProducerDoesNotWaitForTheLinger(t *testing.T) {
+	s, _ := openTest(t, Options{Linger: time.Second})
+	ensure(t, s, testStream("t", 1))
+	if _, err := s.Append(ctx(t), "t", rec("k", 0)); err != nil { // the first group may linger
+		t.Fatal(err)
+	}
+	began := time.Now()
+	for i := range 3 {
+		if _, err := s.Append(ctx(t), "t", rec("k", i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if took := time.Since(began); took >= time.Second {
+		t.Fatalf("three appends by one producer took %v with a 1s linger: each waited for it", took)
+	}
+}
