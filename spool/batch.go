@@ -143,9 +143,10 @@ var (
 // little (8.0×) for 7× the CPU — CPU that small ARM edge nodes lack. Concurrency GOMAXPROCS: a group commit encodes
 // its partitions' batches in parallel, and compression is most of a commit's CPU. A 1 MiB window keeps each
 // encoder's state near 4 MB (not 18 MB) at the same ratio: a batch's records resemble their neighbours, not data
-// megabytes back.
+// megabytes back. At most 4 encoders, so a many-core hub does not hold
+// cores × 4 MB.
 var zstdEncoder = mustZstd(zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault),
-	zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithWindowSize(1<<20)))
+	zstd.WithEncoderConcurrency(min(runtime.GOMAXPROCS(0), 4)), zstd.WithWindowSize(1<<20)))
 
 // zstdDecoder decompresses batches. DecodeAll writes into a caller buffer of cap RecordsLen (plus the decoder's
 // slack) and, with the cap limit, never grows it, so a payload that claims or produces more fails without

@@ -127,6 +127,7 @@ func (s *Spool) commitGroup(reqs []*request) {
 	began := time.Now()
 	c := newCommit(s)
 	results := make([]Result, len(reqs))
+	wake := false
 	err := s.update(func(tx *bolt.Tx) error {
 		c.tx = tx
 		for i, r := range reqs {
@@ -142,7 +143,8 @@ func (s *Spool) commitGroup(reqs []*request) {
 		for i := range results {
 			results[i] = Result{Err: err}
 		}
-		s.reloadMeta()
+		// If the file kept the data after all, wake the readers.
+		wake = s.reloadMeta()
 	} else {
 		c.publish()
 	}
@@ -152,7 +154,7 @@ func (s *Spool) commitGroup(reqs []*request) {
 			r.done(results[i])
 		}
 	}
-	if err == nil && c.wrote {
+	if (err == nil && c.wrote) || wake {
 		ch := make(chan struct{})
 		close(*s.notify.Swap(&ch))
 	}
@@ -164,21 +166,28 @@ func (s *Spool) commitGroup(reqs []*request) {
 // fsync), bbolt goes on from that page, the records are in the file, and
 // their offsets must not be given out again: a producer's retry then makes
 // a duplicate, never two records under one offset.
-func (s *Spool) reloadMeta() {
+// It reports whether any partition's next offset moved, so that waiting
+// readers can be woken.
+func (s *Spool) reloadMeta() (moved bool) {
 	err := s.view(func(tx *bolt.Tx) error {
 		for _, cfg := range s.Streams() {
 			for p := range cfg.Partitions {
+				part, err := s.part(cfg.Name, p)
+				if err != nil {
+					continue
+				}
 				pb, err := partBucket(tx, cfg.Name, p)
 				if err != nil {
-					return err
+					s.opts.Logger.Error("spool could not reread a partition after a failed commit", "err", err)
+					continue
 				}
 				m, err := readPartMeta(pb)
 				if err != nil {
-					return err
+					s.opts.Logger.Error("spool could not reread a partition after a failed commit", "err", err)
+					continue
 				}
-				if part, err := s.part(cfg.Name, p); err == nil {
-					part.store(m)
-				}
+				moved = moved || m.next != part.next.Load()
+				part.store(m)
 			}
 		}
 		return nil
@@ -186,6 +195,7 @@ func (s *Spool) reloadMeta() {
 	if err != nil {
 		s.opts.Logger.Error("spool could not reread its metadata after a failed commit", "err", err)
 	}
+	return moved
 }
 
 // update runs fn in a write transaction and turns a panic inside bbolt (a

@@ -83,6 +83,9 @@ func (s *Spool) read(tx *bolt.Tx, stream string, p int, from, limit uint64, maxB
 		return nil, &CorruptError{Stream: stream, Partition: p, Offset: from, Err: err}
 	}
 	end := min(m.next, limit)
+	if from > end && from <= m.next {
+		return nil, nil // committed, not yet fsynced: nothing to read yet
+	}
 	if from < m.start || from > end {
 		return nil, &OutOfRangeError{Stream: stream, Partition: p, Offset: from, Start: m.start, Next: end}
 	}

@@ -255,10 +255,50 @@ func TestTruncatedFileIsRefusedNotFatal(t *testing.T) {
 	if err := os.Truncate(path, fi.Size()*8/10/4096*4096); err != nil {
 		t.Fatal(err)
 	}
+	// Open first: a writable open once faulted inside bbolt and left the
+	// file locked, so that everything after it said "in use".
+	for range 2 {
+		if _, err := Open(dir, Options{OpenTimeout: 100 * time.Millisecond}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "truncated") {
+			t.Fatalf("Open of a truncated file = %v, want ErrCorrupt saying it is truncated", err)
+		}
+	}
 	if _, err := CheckDir(dir); err == nil || !strings.Contains(err.Error(), "truncated") {
 		t.Fatalf("CheckDir of a truncated file = %v, want it to say so", err)
 	}
-	if _, err := Open(dir, Options{}); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("Open of a truncated file = %v, want ErrCorrupt", err)
+}
+
+// A Txn refused for one stream once still dropped unread data of another.
+func TestRefusedTxnDropsNothing(t *testing.T) {
+	s, _ := openTest(t, Options{RetentionInterval: time.Hour})
+	ensure(t, s, smallStream("d", DropOldest), smallStream("b", Block))
+	if _, err := s.Commit(ctx(t), new(Txn).SetCursor("fwd", "d", 0, 0, true).SetCursor("fwd", "b", 0, 0, true)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fill(t, s, "d", 150); err != nil { // about full
+		t.Fatal(err)
+	}
+	recsBefore, gapsBefore := readAll(t, s, "d", 0, 0)
+	if _, err := fill(t, s, "b", 10_000); !errors.Is(err, ErrFull) {
+		t.Fatalf("filling the block stream = %v", err)
+	}
+	var both []Record
+	for i := range 40 {
+		both = append(both, rec("k", i))
+	}
+	_, err := s.Commit(ctx(t), new(Txn).Append("d", both...).Append("b", both...))
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("a txn into a full block stream = %v, want ErrFull", err)
+	}
+	recsAfter, gapsAfter := readAll(t, s, "d", 0, 0)
+	if len(recsAfter) != len(recsBefore) || len(gapsAfter) != len(gapsBefore) {
+		t.Fatalf("the refused txn changed the other stream: %d records and %d gaps before, %d and %d after",
+			len(recsBefore), len(gapsBefore), len(recsAfter), len(gapsAfter))
+	}
+	// The same records into d alone need room, which drop_oldest makes.
+	if _, err := s.Commit(ctx(t), new(Txn).Append("d", both...)); err != nil {
+		t.Fatal(err)
+	}
+	if _, gaps := readAll(t, s, "d", 0, 0); len(gaps) == len(gapsBefore) && len(gaps) == 0 {
+		t.Fatal("d had room without dropping: the test did not exercise the drop")
 	}
 }

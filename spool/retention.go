@@ -41,9 +41,21 @@ func (c *commit) admit(t *Txn) error {
 		}
 		sws, need = append(sws, sw), append(need, n)
 	}
+	// Refuse before changing anything: first what no deletion can help,
+	// then the block streams (which free only consumed data); drop_oldest
+	// streams drop unread data last, when the Txn is sure to commit.
 	for i, sw := range sws {
-		if err := c.makeRoom(sw, need[i]); err != nil {
+		if err := c.mustFit(sw, need[i]); err != nil {
 			return err
+		}
+	}
+	for _, dropPass := range []bool{false, true} {
+		for i, sw := range sws {
+			if (sw.cfg.Full == DropOldest) == dropPass {
+				if err := c.makeRoom(sw, need[i]); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	for i, sw := range sws {
@@ -52,18 +64,24 @@ func (c *commit) admit(t *Txn) error {
 	return nil
 }
 
-// makeRoom frees stored bytes of a stream until n more fit in its budget.
-func (c *commit) makeRoom(sw *streamWork, n int64) error {
+// mustFit refuses n bytes that no deletion of stored data could make room
+// for: more than the whole budget, or more than this commit's own records
+// leave of it.
+func (c *commit) mustFit(sw *streamWork, n int64) error {
 	cfg := sw.cfg
 	if n > cfg.MaxBytes {
 		return fmt.Errorf("%w: %d bytes for stream %q, whose max_bytes is %d", ErrTooLarge, n, cfg.Name, cfg.MaxBytes)
 	}
 	if sw.pending+n > cfg.MaxBytes {
-		// This commit's own records fill the budget: dropping stored data
-		// cannot make room, so take nothing and let a later commit try.
 		c.full[cfg.Name]++
 		return fmt.Errorf("%w: stream %q: the records already in this commit fill its %d bytes; retry", ErrFull, cfg.Name, cfg.MaxBytes)
 	}
+	return nil
+}
+
+// makeRoom frees stored bytes of a stream until n more fit in its budget.
+func (c *commit) makeRoom(sw *streamWork, n int64) error {
+	cfg := sw.cfg
 	for _, drop := range []bool{false, cfg.Full == DropOldest} {
 		for sw.used+sw.pending+n > cfg.MaxBytes {
 			ok, err := c.deleteOldest(sw, drop)

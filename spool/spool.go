@@ -73,8 +73,11 @@ type partition struct {
 	bytes atomic.Int64
 }
 
+// load reads start before next: store writes them the other way round, so
+// a reader never sees a start past the next it read.
 func (p *partition) load() partMeta {
-	return partMeta{next: p.next.Load(), start: p.start.Load(), bytes: p.bytes.Load()}
+	start := p.start.Load()
+	return partMeta{start: start, next: p.next.Load(), bytes: p.bytes.Load()}
 }
 
 func (p *partition) store(m partMeta) {
@@ -131,6 +134,9 @@ func openFile(path string, opts Options, readOnly bool) (*Spool, error) {
 }
 
 func openBolt(path string, opts Options, readOnly bool) (db *bolt.DB, err error) {
+	if err := preflight(path); err != nil {
+		return nil, err
+	}
 	defer guard(&err)()
 	return bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.OpenTimeout, FreelistType: bolt.FreelistMapType, ReadOnly: readOnly})
 }
