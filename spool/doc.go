@@ -51,6 +51,10 @@
 //     none was acknowledged. If it failed after its data reached the file (a
 //     failed final fsync), the records stay and keep their offsets: a retry
 //     stores a duplicate, never a loss and never two records on one offset.
-//   - Readers see a commit only once it is fsynced, not when bbolt shows it.
+//   - Read and Iterate see a commit's records only once it is fsynced, not
+//     when bbolt first shows it. Its cursors, state, gaps and retention
+//     deletions are visible to Cursor, State and Read a moment earlier (bbolt
+//     shows a commit between writing its meta page and syncing it); a power
+//     cut in that moment undoes them.
 //   - A record time outside 1678–2261 is refused (ErrInvalid) when queued.
 package spool
