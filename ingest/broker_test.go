@@ -1,0 +1,344 @@
+package ingest
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"go.uber.org/goleak"
+
+	"github.com/tributary-io/tributary/spool"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/eclipse/paho.mqtt.golang.(*router).matchAndDispatch"),
+	)
+}
+
+// testBroker runs a broker on a free port over a real spool with the given
+// streams, and the route sensors/{site}/{device}/{metric} → telemetry.
+func testBroker(t *testing.T, spoolOpts spool.Options, streams ...spool.StreamConfig) (*Broker, *spool.Spool) {
+	t.Helper()
+	sp, err := spool.Open(t.TempDir(), spoolOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(streams) == 0 {
+		streams = []spool.StreamConfig{{Name: "telemetry", Partitions: 2, MaxBytes: 64 << 20}}
+	}
+	for _, s := range streams {
+		if err := sp.EnsureStream(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := New(Options{
+		Listen:         "127.0.0.1:0",
+		AllowAnonymous: true,
+		Routes: []Route{
+			{Topic: "sensors/{site}/{device}/{metric}", Stream: "telemetry", Key: "{device}"},
+			{Topic: "json/{device}", Stream: "telemetry", Key: "{device}", Format: FormatJSON},
+		},
+	}, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.Close(ctx); err != nil {
+			t.Errorf("broker Close: %v", err)
+		}
+		if err := sp.Close(); err != nil {
+			t.Errorf("spool Close: %v", err)
+		}
+	})
+	return b, sp
+}
+
+func pahoClient(t *testing.T, b *Broker, id string) paho.Client {
+	t.Helper()
+	opts := paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID(id).
+		SetProtocolVersion(4).SetAutoReconnect(false).SetMaxResumePubInFlight(1000)
+	c := paho.NewClient(opts)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c
+}
+
+// storedCount is how many records the telemetry stream holds.
+func storedCount(t *testing.T, sp *spool.Spool) int {
+	t.Helper()
+	n := 0
+	for p := range 2 {
+		_, next, err := sp.Offsets("telemetry", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += int(next)
+	}
+	return n
+}
+
+// A real MQTT 3.1.1 client publishes at QoS 1 with many messages in flight;
+// each acknowledged message is in the spool, with key and headers from the
+// route, and a local subscriber receives them.
+func TestPahoPublishesAreDurableAndDelivered(t *testing.T) {
+	b, sp := testBroker(t, spool.Options{})
+	sub := pahoClient(t, b, "dashboard")
+	var mu sync.Mutex
+	got := map[string]bool{}
+	if tok := sub.Subscribe("sensors/#", 1, func(_ paho.Client, m paho.Message) {
+		mu.Lock()
+		got[string(m.Payload())] = true
+		mu.Unlock()
+	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+
+	pub := pahoClient(t, b, "meter-7")
+	const n = 500
+	toks := make([]paho.Token, n)
+	for i := range n { // all sent before any is waited for
+		toks[i] = pub.Publish("sensors/plant-01/meter-7/voltage", 1, false, fmt.Sprintf(`{"v":%d}`, i))
+	}
+	for i, tok := range toks {
+		if !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %d: %v", i, tok.Error())
+		}
+	}
+	if c := storedCount(t, sp); c != n {
+		t.Fatalf("%d records stored after %d PUBACKs", c, n)
+	}
+	p := spool.Partition([]byte("meter-7"), 2)
+	entries, err := sp.Read("telemetry", p, 0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := entries[0].Records()
+	r := recs[0]
+	if string(r.Key) != "meter-7" || string(r.Value) != `{"v":0}` || len(r.Headers) != 4 || string(r.Headers[3].Value) != "sensors/plant-01/meter-7/voltage" {
+		t.Fatalf("first record = key %q value %q headers %+v", r.Key, r.Value, r.Headers)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		k := len(got)
+		mu.Unlock()
+		if k == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the local subscriber got %d of %d messages", k, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// rawClient speaks MQTT over a plain socket, to see exactly which packets
+// the broker sends and in what order.
+type rawClient struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func dialRaw(t *testing.T, b *Broker, version byte, id string) *rawClient {
+	t.Helper()
+	conn, err := net.Dial("tcp", b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &rawClient{t: t, conn: conn, r: bufio.NewReader(conn)}
+	body := append(mqttString("MQTT"), version, 0x02, 0, 60) // clean session, keepalive 60
+	if version == 5 {
+		body = append(body, 0) // no properties
+	}
+	body = append(body, mqttString(id)...)
+	c.send(0x10, body)
+	if typ, _ := c.read(); typ != 0x20 {
+		t.Fatalf("want CONNACK, got packet type %#x", typ)
+	}
+	return c
+}
+
+func mqttString(s string) []byte {
+	return append(binary.BigEndian.AppendUint16(nil, uint16(len(s))), s...)
+}
+
+func (c *rawClient) send(header byte, body []byte) {
+	c.t.Helper()
+	pk := []byte{header}
+	for n := len(body); ; {
+		b := byte(n % 128)
+		n /= 128
+		if n > 0 {
+			b |= 0x80
+		}
+		pk = append(pk, b)
+		if n == 0 {
+			break
+		}
+	}
+	if _, err := c.conn.Write(append(pk, body...)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// publish sends a QoS 1 PUBLISH with packet id id.
+func (c *rawClient) publish(version byte, topic string, id uint16, payload string) {
+	body := append(mqttString(topic), byte(id>>8), byte(id))
+	if version == 5 {
+		body = append(body, 0)
+	}
+	c.send(0x32, append(body, payload...))
+}
+
+// read returns the next packet's type (high nibble) and body.
+func (c *rawClient) read() (byte, []byte) {
+	c.t.Helper()
+	_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	h, err := c.r.ReadByte()
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	n, mul := 0, 1
+	for {
+		b, err := c.r.ReadByte()
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		n += int(b&0x7f) * mul
+		mul *= 128
+		if b&0x80 == 0 {
+			break
+		}
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(c.r, body); err != nil {
+		c.t.Fatal(err)
+	}
+	return h & 0xf0, body
+}
+
+// Many QoS 1 messages in flight on one connection: every PUBACK comes, in
+// the order the PUBLISHes were sent.
+func TestPubacksKeepPublishOrder(t *testing.T) {
+	b, _ := testBroker(t, spool.Options{Linger: 5 * time.Millisecond})
+	for _, version := range []byte{4, 5} {
+		c := dialRaw(t, b, version, fmt.Sprint("raw-", version))
+		const n = 300
+		for i := 1; i <= n; i++ {
+			c.publish(version, "sensors/s/d/m", uint16(i), "x")
+		}
+		for i := 1; i <= n; i++ {
+			typ, body := c.read()
+			if typ != 0x40 || binary.BigEndian.Uint16(body) != uint16(i) {
+				t.Fatalf("v%d: ack %d is type %#x for id %d; want PUBACK for %d", version, i, typ, binary.BigEndian.Uint16(body), i)
+			}
+			if version == 5 && len(body) > 2 && body[2] != 0 {
+				t.Fatalf("v5 PUBACK %d has reason %#x", i, body[2])
+			}
+		}
+	}
+}
+
+// A full stream (block policy) refuses: MQTT 5 gets reason 0x97, MQTT 3.1.1
+// gets no ack at all; never a success ack for what was not stored.
+func TestFullStreamRefusesWithoutSuccessAck(t *testing.T) {
+	b, sp := testBroker(t, spool.Options{}, spool.StreamConfig{Name: "telemetry", Partitions: 2, MaxBytes: 4 << 10, Uncompressed: true})
+	for p := range 2 { // a forwarder that has read nothing protects everything
+		if _, err := sp.Commit(context.Background(), new(spool.Txn).SetCursor("fwd", "telemetry", p, 0, true)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := string(make([]byte, 3000))
+	v5 := dialRaw(t, b, 5, "v5")
+	v5.publish(5, "sensors/s/d/m", 1, big) // fits
+	v5.publish(5, "sensors/s/d/m", 2, big) // does not
+	if typ, body := v5.read(); typ != 0x40 || binary.BigEndian.Uint16(body) != 1 || (len(body) > 2 && body[2] != 0) {
+		t.Fatalf("first PUBACK = %#x % x", typ, body)
+	}
+	if typ, body := v5.read(); typ != 0x40 || binary.BigEndian.Uint16(body) != 2 || len(body) < 3 || body[2] != 0x97 {
+		t.Fatalf("PUBACK for the refused publish = %#x % x; want reason 0x97", typ, body)
+	}
+
+	v3 := dialRaw(t, b, 4, "v3")
+	v3.publish(4, "sensors/s/d/m", 7, big)
+	_ = v3.conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := v3.r.ReadByte(); err == nil {
+		t.Fatal("an MQTT 3.1.1 client got an ack for a publish the full stream refused")
+	}
+	if c := storedCount(t, sp); c != 1 {
+		t.Fatalf("%d records stored, want only the first", c)
+	}
+}
+
+// Invalid JSON on a JSON route: MQTT 5 gets reason 0x99, nothing is stored,
+// and the connection goes on.
+func TestInvalidJSONIsRefused(t *testing.T) {
+	b, sp := testBroker(t, spool.Options{})
+	c := dialRaw(t, b, 5, "j")
+	c.publish(5, "json/d1", 1, `{"v":`)
+	c.publish(5, "json/d1", 2, `{"v":1}`)
+	if typ, body := c.read(); typ != 0x40 || binary.BigEndian.Uint16(body) != 1 || len(body) < 3 || body[2] != 0x99 {
+		t.Fatalf("PUBACK for invalid JSON = %#x % x; want reason 0x99", typ, body)
+	}
+	if typ, body := c.read(); typ != 0x40 || binary.BigEndian.Uint16(body) != 2 || (len(body) > 2 && body[2] != 0) {
+		t.Fatalf("PUBACK for valid JSON = %#x % x", typ, body)
+	}
+	if n := storedCount(t, sp); n != 1 {
+		t.Fatalf("%d records stored, want 1", n)
+	}
+}
+
+// QoS 0 is spooled the same way, without an ack.
+func TestQoS0IsSpooled(t *testing.T) {
+	b, sp := testBroker(t, spool.Options{})
+	pub := pahoClient(t, b, "q0")
+	for i := range 50 {
+		pub.Publish("sensors/s/d/m", 0, false, fmt.Sprint(i)).Wait()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for storedCount(t, sp) < 50 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 50 QoS 0 messages stored", storedCount(t, sp))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestAnonymousRefusedUnlessAllowed(t *testing.T) {
+	sp, err := spool.Open(t.TempDir(), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	b, err := New(Options{Listen: "127.0.0.1:0"}, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("x").SetAutoReconnect(false))
+	tok := c.Connect()
+	if tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+		c.Disconnect(0)
+		t.Fatal("an anonymous client connected though anonymous access is off")
+	}
+}

@@ -1,0 +1,202 @@
+package ingest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tributary-io/tributary/spool"
+)
+
+// Route maps MQTT topics to a stream. A topic template is a list of levels
+// separated by '/': a literal, "{name}" (one level, captured), "+" (one
+// level, not captured) or, last, "#" (the remaining levels).
+type Route struct {
+	// Topic, e.g. "sensors/{site}/{device}/{metric}".
+	Topic string
+	// Stream the records go to.
+	Stream string
+	// Key is a template of captures, e.g. "{device}"; "" keys by topic.
+	Key string
+	// Format is "raw" (the payload as is; the default) or "json" (the
+	// payload must be a JSON object; others are refused).
+	Format string
+	// TimeField, for json, names a top-level field holding the event time
+	// as an RFC 3339 string or Unix milliseconds; without it, or when the
+	// field is absent, the record gets its arrival time.
+	TimeField string
+}
+
+// Formats of a route's payload.
+const (
+	FormatRaw  = "raw"
+	FormatJSON = "json"
+)
+
+// route is a compiled Route.
+type route struct {
+	Route
+	levels []string // literal, "{name}", "+" or "#"
+	key    []keyPart
+}
+
+type keyPart struct {
+	literal string
+	capture string // set for a {name} part
+}
+
+func compileRoute(r Route) (*route, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("route %q: %s", r.Topic, fmt.Sprintf(format, args...))
+	}
+	if r.Stream == "" {
+		return nil, bad("stream is required")
+	}
+	switch r.Format {
+	case "":
+		r.Format = FormatRaw
+	case FormatRaw, FormatJSON:
+	default:
+		return nil, bad("format must be raw or json, got %q", r.Format)
+	}
+	if r.TimeField != "" && r.Format != FormatJSON {
+		return nil, bad("time_field needs format json")
+	}
+	c := &route{Route: r, levels: strings.Split(r.Topic, "/")}
+	names := map[string]bool{}
+	for i, l := range c.levels {
+		switch {
+		case l == "#" && i != len(c.levels)-1:
+			return nil, bad("# must be the last level")
+		case isCapture(l):
+			names[l[1:len(l)-1]] = true
+		case strings.ContainsAny(l, "+#{}") && l != "+" && l != "#":
+			return nil, bad("level %q: want a literal, {name}, + or #", l)
+		}
+	}
+	key, err := compileKey(r.Key, names)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	c.key = key
+	return c, nil
+}
+
+func isCapture(l string) bool {
+	return len(l) > 2 && l[0] == '{' && l[len(l)-1] == '}' && !strings.ContainsAny(l[1:len(l)-1], "{}/+#")
+}
+
+// compileKey splits a key template into literals and captures, each of
+// which must be a capture of the topic.
+func compileKey(tmpl string, names map[string]bool) ([]keyPart, error) {
+	var parts []keyPart
+	for tmpl != "" {
+		i := strings.IndexByte(tmpl, '{')
+		if i < 0 {
+			return append(parts, keyPart{literal: tmpl}), nil
+		}
+		j := strings.IndexByte(tmpl[i:], '}')
+		if j < 0 {
+			return nil, fmt.Errorf("key %q: unclosed {", tmpl)
+		}
+		name := tmpl[i+1 : i+j]
+		if !names[name] {
+			return nil, fmt.Errorf("key uses {%s}, which the topic does not capture", name)
+		}
+		if i > 0 {
+			parts = append(parts, keyPart{literal: tmpl[:i]})
+		}
+		parts = append(parts, keyPart{capture: name})
+		tmpl = tmpl[i+j+1:]
+	}
+	return parts, nil
+}
+
+// match reports whether topic fits the route and returns its captures as
+// headers, in template order. As in MQTT, "a/#" also matches "a".
+func (r *route) match(topic string) ([]spool.Header, bool) {
+	parts := strings.Split(topic, "/")
+	var hs []spool.Header
+	for i, l := range r.levels {
+		if l == "#" {
+			return hs, true
+		}
+		if i >= len(parts) {
+			return nil, false
+		}
+		switch {
+		case isCapture(l):
+			hs = append(hs, spool.Header{Key: l[1 : len(l)-1], Value: []byte(parts[i])})
+		case l != "+" && l != parts[i]:
+			return nil, false
+		}
+	}
+	return hs, len(parts) == len(r.levels)
+}
+
+// key builds the record key from the captures, or the topic without a key
+// template.
+func (r *route) makeKey(topic string, hs []spool.Header) []byte {
+	if len(r.key) == 0 {
+		return []byte(topic)
+	}
+	var b []byte
+	for _, p := range r.key {
+		if p.capture == "" {
+			b = append(b, p.literal...)
+			continue
+		}
+		for _, h := range hs {
+			if h.Key == p.capture {
+				b = append(b, h.Value...)
+			}
+		}
+	}
+	return b
+}
+
+// errPayload marks a payload that the route's format refuses.
+var errPayload = errors.New("payload does not fit the route's format")
+
+// record turns a publish on a matching topic into a record.
+func (r *route) record(topic string, payload []byte, hs []spool.Header, now time.Time) (spool.Record, error) {
+	rec := spool.Record{
+		Key:     r.makeKey(topic, hs),
+		Value:   payload,
+		Time:    now,
+		Headers: append(hs, spool.Header{Key: "topic", Value: []byte(topic)}),
+	}
+	if r.Format != FormatJSON {
+		return rec, nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &obj); err != nil {
+		return rec, fmt.Errorf("%w: want a JSON object: %w", errPayload, err)
+	}
+	if r.TimeField == "" {
+		return rec, nil
+	}
+	if raw, ok := obj[r.TimeField]; ok {
+		t, err := parseTime(raw)
+		if err != nil {
+			return rec, fmt.Errorf("%w: field %q: %w", errPayload, r.TimeField, err)
+		}
+		rec.Time = t
+	}
+	return rec, nil
+}
+
+// parseTime reads an RFC 3339 string or a number of Unix milliseconds.
+func parseTime(raw json.RawMessage) (time.Time, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return time.Parse(time.RFC3339Nano, s)
+	}
+	var ms float64
+	if err := json.Unmarshal(raw, &ms); err != nil {
+		return time.Time{}, errors.New("want an RFC 3339 string or Unix milliseconds")
+	}
+	return time.UnixMilli(int64(ms)).UTC(), nil
+}
