@@ -342,3 +342,26 @@ func TestAnonymousRefusedUnlessAllowed(t *testing.T) {
 		t.Fatal("an anonymous client connected though anonymous access is off")
 	}
 }
+
+// A truncated MQTT 5 SUBSCRIBE (the options byte of its last filter
+// missing) panicked mochi's decoder and killed the process (upstream #501);
+// the carried mochi refuses it, and the broker serves on.
+func TestTruncatedSubscribeIsRefused(t *testing.T) {
+	b, sp := testBroker(t, spool.Options{})
+	c := dialRaw(t, b, 5, "bad")
+	c.send(0x82, append([]byte{0, 1, 0}, mqttString("a/b")...)) // packet id 1, no properties, filter, no options
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for { // the broker ends the session: a DISCONNECT, then EOF
+		if _, err := c.r.ReadByte(); err != nil {
+			break
+		}
+	}
+	good := dialRaw(t, b, 5, "good")
+	good.publish(5, "sensors/s/d/m", 1, "after")
+	if typ, body := good.read(); typ != 0x40 || binary.BigEndian.Uint16(body) != 1 {
+		t.Fatalf("after the bad SUBSCRIBE: %#x % x, want a PUBACK", typ, body)
+	}
+	if n := storedCount(t, sp); n != 1 {
+		t.Fatalf("%d records stored", n)
+	}
+}

@@ -26,10 +26,11 @@
 // # Caveats
 //
 // This is the core of the broker, not yet wired into the node: there is no
-// authentication, ACL, TLS or WebSocket listener yet, and mochi-mqtt v2.7.9
-// (the newest release) panics on a truncated MQTT 5 SUBSCRIBE (upstream
-// issue #501), which any connected client can send. The node must not
-// expose this broker until it carries a patched mochi and authentication.
+// authentication, ACL, TLS or WebSocket listener yet, and the node must not
+// expose it before there is. mochi-mqtt is carried with two fixes
+// (third_party/mochi-mqtt-server, README.tributary.md there): v2.7.9, the
+// newest release, panics on a truncated MQTT 5 SUBSCRIBE (upstream #501)
+// and can deadlock in Server.Close.
 //
 // A connection with MaxInflight publishes waiting is not read until acks go
 // out (TCP backpressure) rather than disconnected for exceeding its
