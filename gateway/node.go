@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/health"
 
 	"github.com/tributary-io/tributary/gateway/config"
+	"github.com/tributary-io/tributary/ingest"
 	"github.com/tributary-io/tributary/spool"
 )
 
@@ -35,8 +36,9 @@ type Node struct {
 	httpLn   net.Listener
 	grpcLn   net.Listener
 	health   *health.Server
-	spool    *spool.Spool // set by Start
-	serveErr chan error   // one send per listener whose Serve failed
+	spool    *spool.Spool   // set by Start
+	mqtt     *ingest.Broker // set by Start when mqtt.listen is set
+	serveErr chan error     // one send per listener whose Serve failed
 	wg       sync.WaitGroup
 	stopping atomic.Bool
 }
@@ -94,10 +96,17 @@ func (n *Node) Start() error {
 		sp.Close()
 		return fmt.Errorf("grpc.listen %s: %w", n.cfg.GRPC.Listen, err)
 	}
-	n.spool = sp
+	broker, err := n.startMQTT(sp)
+	if err != nil {
+		httpLn.Close()
+		grpcLn.Close()
+		sp.Close()
+		return fmt.Errorf("mqtt: %w", err)
+	}
 	n.ready.set("spool", nil)
 	n.lnMu.Lock()
 	n.httpLn, n.grpcLn = httpLn, grpcLn
+	n.spool, n.mqtt = sp, broker
 	n.started = time.Now()
 	n.lnMu.Unlock()
 	n.serve("http", func() error { return n.httpSrv.Serve(httpLn) })
@@ -105,7 +114,7 @@ func (n *Node) Start() error {
 	n.ready.set("serving", nil)
 	n.setServing(true)
 	n.log.Info("node started", "site", n.cfg.Site, "data_dir", n.cfg.DataDir, "spool_epoch", sp.Epoch(), "streams", len(n.cfg.Streams),
-		"http", n.HTTPAddr().String(), "grpc", n.GRPCAddr().String())
+		"http", n.HTTPAddr().String(), "grpc", n.GRPCAddr().String(), "mqtt", n.MQTTAddr())
 	return nil
 }
 
@@ -119,6 +128,16 @@ func (n *Node) serve(name string, fn func() error) {
 		}
 		n.serveErr <- fmt.Errorf("%s server: %w", name, err)
 	})
+}
+
+// MQTTAddr is the bound MQTT address, or "" when the broker is off.
+func (n *Node) MQTTAddr() string {
+	n.lnMu.Lock()
+	defer n.lnMu.Unlock()
+	if n.mqtt == nil {
+		return ""
+	}
+	return n.mqtt.Addr()
 }
 
 // HTTPAddr is the bound HTTP address; nil before Start. Safe to call from
@@ -174,6 +193,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	begin := time.Now()
 	n.ready.set("serving", errShuttingDown)
 	n.setServing(false)
+	var err error
+	if n.mqtt != nil { // first stop taking data in; acks of what is queued still go out
+		if merr := n.mqtt.Close(ctx); merr != nil {
+			err = fmt.Errorf("mqtt: %w", merr)
+		}
+	}
 
 	var httpErr error
 	drained := make(chan struct{})
@@ -182,11 +207,10 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		httpErr = n.httpSrv.Shutdown(ctx)
 		n.grpcSrv.GracefulStop()
 	}()
-	var err error
 	select {
 	case <-drained:
 	case <-ctx.Done():
-		err = fmt.Errorf("drain not finished within the shutdown timeout, closing connections: %w", ctx.Err())
+		err = errors.Join(err, fmt.Errorf("drain not finished within the shutdown timeout, closing connections: %w", ctx.Err()))
 		n.grpcSrv.Stop()
 		n.httpSrv.Close()
 		<-drained

@@ -25,9 +25,9 @@
 //
 // # Caveats
 //
-// This is the core of the broker, not yet wired into the node: there is no
-// authentication, ACL, TLS or WebSocket listener yet, and the node must not
-// expose it before there is. mochi-mqtt is carried with two fixes
+// There is no authentication, ACL, TLS or WebSocket listener yet: a node
+// admits clients only with mqtt.allow_anonymous, and should then listen on
+// a trusted interface only. mochi-mqtt is carried with two fixes
 // (third_party/mochi-mqtt-server, README.tributary.md there): v2.7.9, the
 // newest release, panics on a truncated MQTT 5 SUBSCRIBE (upstream #501)
 // and can deadlock in Server.Close.

@@ -47,6 +47,12 @@ type keyPart struct {
 	capture string // set for a {name} part
 }
 
+// CheckRoute reports what is wrong with a route, as New would.
+func CheckRoute(r Route) error {
+	_, err := compileRoute(r)
+	return err
+}
+
 func compileRoute(r Route) (*route, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("route %q: %s", r.Topic, fmt.Sprintf(format, args...))

@@ -111,7 +111,7 @@ func TestNodeServesAndStopsOnSignal(t *testing.T) {
 	for _, role := range []string{"edge", "hub"} {
 		t.Run(role, func(t *testing.T) {
 			cfg := fmt.Sprintf("role: %s\n%sdata_dir: %s\nhttp:\n  listen: 127.0.0.1:0\ngrpc:\n  listen: 127.0.0.1:0\n",
-				role, map[string]string{"edge": "site: plant-01\n"}[role], filepath.Join(t.TempDir(), "data"))
+				role, map[string]string{"edge": "site: plant-01\nmqtt:\n  listen: 127.0.0.1:0\n"}[role], filepath.Join(t.TempDir(), "data"))
 			cmd := exec.Command(binary, role, "-c", writeFile(t, role+".yaml", cfg), "--log-format", "json")
 			stderr, err := cmd.StderrPipe()
 			if err != nil {

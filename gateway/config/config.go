@@ -26,11 +26,48 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful shutdown: in-flight requests get this
 	// long to finish before connections are closed.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// MQTT is the embedded broker. Edge nodes only.
+	MQTT MQTT `yaml:"mqtt"`
 	// Spool tunes the durable log under data_dir/spool.
 	Spool Spool `yaml:"spool"`
 	// Streams are the spool's streams. A stream removed from the list stays
 	// in the spool, untouched, until the spool is rebuilt.
 	Streams []Stream `yaml:"streams"`
+}
+
+// MQTT configures the embedded MQTT broker.
+type MQTT struct {
+	// Listen is the TCP listener's host:port; "" turns the broker off.
+	Listen string `yaml:"listen"`
+	// AllowAnonymous lets clients connect without credentials. There is no
+	// other way in yet (users and certificates are to come), so keep Listen
+	// on a trusted interface.
+	AllowAnonymous bool `yaml:"allow_anonymous"`
+	// MaxInflight bounds the publishes of one connection waiting for the
+	// spool; it is the Receive Maximum told to MQTT 5 clients.
+	MaxInflight int `yaml:"max_inflight"`
+	// MaxPacketSize bounds one MQTT packet.
+	MaxPacketSize Size `yaml:"max_packet_size"`
+	// Routes map topic templates to streams; the first match wins.
+	Routes []Route `yaml:"routes"`
+	// Unrouted is what happens to a publish no route matches: "drop" (not
+	// stored, counted) or the name of a stream to store it in.
+	Unrouted string `yaml:"unrouted"`
+}
+
+// Route maps MQTT topics to a stream.
+type Route struct {
+	// Topic template: levels of literals, {name} (captured), + and a last #.
+	Topic string `yaml:"topic"`
+	// Stream the records go to; it must be in streams.
+	Stream string `yaml:"stream"`
+	// Key template of captures, e.g. "{device}"; empty keys by topic.
+	Key string `yaml:"key"`
+	// Format of the payload: "raw" or "json" (a JSON object, else refused).
+	Format string `yaml:"format"`
+	// TimeField, for json: the field with the event time (RFC 3339 or Unix
+	// milliseconds); without it records get their arrival time.
+	TimeField string `yaml:"time_field"`
 }
 
 // Spool tunes the spool's group commit.

@@ -46,7 +46,9 @@ func TestExampleConfigsShowDefaults(t *testing.T) {
 		}
 		want := Default(role)
 		want.Site = cfg.Site
-		want.Streams = cfg.Streams // the examples show several streams
+		want.Streams = cfg.Streams                         // the examples show several streams,
+		want.MQTT.Routes = cfg.MQTT.Routes                 // routes,
+		want.MQTT.AllowAnonymous = cfg.MQTT.AllowAnonymous // and the demo's anonymous access
 		if !reflect.DeepEqual(*cfg, want) {
 			t.Errorf("%s.yaml:\n got %+v\nwant %+v", role, *cfg, want)
 		}
@@ -76,9 +78,9 @@ var badConfigs = map[string]string{
 	"duration-no-unit.bad.yaml": `duration-no-unit.bad.yaml:4: http.read_header_timeout: invalid duration "30": want a number with a unit ns, us, ms, s, m, h, d (e.g. 30s, 168h, 7d)`,
 	"duration-unit.bad.yaml":    `duration-unit.bad.yaml:3: shutdown_timeout: invalid duration "30sec": want a number with a unit ns, us, ms, s, m, h, d (e.g. 30s, 168h, 7d)`,
 	"edge-no-site.bad.yaml":     `edge-no-site.bad.yaml:1: site: missing; an edge node needs its site id: 1 to 63 of a-z, 0-9 and '-', starting with a letter or digit (e.g. plant-01)`,
-	"empty.bad.yaml":            `empty.bad.yaml:1: the file holds no settings; want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout, spool, streams`,
+	"empty.bad.yaml":            `empty.bad.yaml:1: the file holds no settings; want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout, mqtt, spool, streams`,
 	"hub-with-site.bad.yaml":    `hub-with-site.bad.yaml:2: site: not allowed for a hub; remove it (a hub serves many sites)`,
-	"list-document.bad.yaml":    `list-document.bad.yaml:1: want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout, spool, streams; got a list`,
+	"list-document.bad.yaml":    `list-document.bad.yaml:1: want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout, mqtt, spool, streams; got a list`,
 	"listen-no-port.bad.yaml":   `listen-no-port.bad.yaml:4: http.listen: want host:port such as 127.0.0.1:8080, or :8080 for all interfaces; got "localhost"`,
 	"missing-value.bad.yaml":    `missing-value.bad.yaml:3: shutdown_timeout: missing value; write one, or delete the key to use the default`,
 	"out-of-range.bad.yaml": `out-of-range.bad.yaml:3: grpc.max_recv_msg_size: must be between 1KiB and 256MiB, got 1GiB
@@ -98,6 +100,12 @@ streams-values.bad.yaml:8: streams[0].compression: must be one of: zstd, none; g
 streams-values.bad.yaml:9: streams[0].priority: must be between -100 and 100, got 500
 streams-values.bad.yaml:10: streams[1].name: must be 1 to 128 of a-z, A-Z, 0-9, '.', '_', '-'; got "raw data"
 streams-values.bad.yaml:11: streams[1].max_age: invalid duration "-1h": must not be negative`,
+	"hub-with-mqtt.bad.yaml": `hub-with-mqtt.bad.yaml:3: mqtt.listen: not allowed for a hub (edge nodes ingest MQTT); remove it`,
+	"mqtt-routes.bad.yaml": `mqtt-routes.bad.yaml:5: mqtt.max_inflight: must be between 1 and 65535, got 0
+mqtt-routes.bad.yaml:8: mqtt.routes[0].stream: stream "telemetri" is not in streams
+mqtt-routes.bad.yaml:9: mqtt.routes[1]: route "sensors/#/x": # must be the last level
+mqtt-routes.bad.yaml:11: mqtt.routes[2]: route "meters/{id}": key uses {device}, which the topic does not capture
+mqtt-routes.bad.yaml:14: mqtt.unrouted: must be drop or the name of a stream in streams; got "lost+found"`,
 	"several.bad.yaml": `several.bad.yaml:3: site: must be 1 to 63 of a-z, 0-9 and '-', starting with a letter or digit (e.g. plant-01); got "plant 01"
 several.bad.yaml:4: data_dir: must not be empty; it is the directory where the node keeps its data
 several.bad.yaml:6: http.listen: port must be a number from 0 to 65535, got "http"
@@ -110,7 +118,7 @@ several.bad.yaml:13: shutdown_timeout: must be between 1s and 10m0s, got 1h0m0s`
 	"size-unit.bad.yaml":          `size-unit.bad.yaml:4: grpc.max_recv_msg_size: invalid size "16M": want a number of bytes with an optional unit B, KB, MB, GB, TB, KiB, MiB, GiB, TiB (e.g. 64KiB, 2GiB)`,
 	"syntax.bad.yaml":             `syntax.bad.yaml:5: invalid YAML: mapping values are not allowed in this context`,
 	"two-documents.bad.yaml":      `two-documents.bad.yaml:4: a second YAML document starts here; a config file holds exactly one`,
-	"unknown-key.bad.yaml":        `unknown-key.bad.yaml:4: listen: unknown key; allowed here: role, site, data_dir, http, grpc, shutdown_timeout, spool, streams`,
+	"unknown-key.bad.yaml":        `unknown-key.bad.yaml:4: listen: unknown key; allowed here: role, site, data_dir, http, grpc, shutdown_timeout, mqtt, spool, streams`,
 	"unknown-nested-key.bad.yaml": `unknown-nested-key.bad.yaml:4: http.listn: unknown key (did you mean "listen"?); allowed here: listen, read_header_timeout, max_header_bytes`,
 	"wrong-kind.bad.yaml":         `wrong-kind.bad.yaml:5: http: want a mapping with keys listen, read_header_timeout, max_header_bytes; got a list`,
 }

@@ -15,6 +15,12 @@ import "time"
 //	grpc.listen                127.0.0.1:9090      127.0.0.1:9091
 //	grpc.max_recv_msg_size     16MiB               16MiB
 //	shutdown_timeout           10s                 10s
+//	mqtt.listen                127.0.0.1:1883      "" (off)
+//	mqtt.allow_anonymous       false               false
+//	mqtt.max_inflight          1024                1024
+//	mqtt.max_packet_size       256KiB              256KiB
+//	mqtt.routes                none                none
+//	mqtt.unrouted              drop                drop
 //	spool.linger               2ms                 2ms
 //	spool.max_batch_bytes      4MiB                4MiB
 //	streams                    one: telemetry      one: telemetry
@@ -33,9 +39,9 @@ import "time"
 // A role other than edge or hub gets the edge defaults, with that role and a
 // data_dir named after it; such a Config fails Validate.
 func Default(role Role) Config {
-	httpListen, grpcListen := "127.0.0.1:8080", "127.0.0.1:9090"
+	httpListen, grpcListen, mqttListen := "127.0.0.1:8080", "127.0.0.1:9090", "127.0.0.1:1883"
 	if role == RoleHub {
-		httpListen, grpcListen = "127.0.0.1:8090", "127.0.0.1:9091"
+		httpListen, grpcListen, mqttListen = "127.0.0.1:8090", "127.0.0.1:9091", ""
 	}
 	return Config{
 		Role:    role,
@@ -50,6 +56,12 @@ func Default(role Role) Config {
 			MaxRecvMsgSize: 16 * MiB,
 		},
 		ShutdownTimeout: Duration(10 * time.Second),
+		MQTT: MQTT{
+			Listen:        mqttListen,
+			MaxInflight:   1024,
+			MaxPacketSize: 256 * KiB,
+			Unrouted:      "drop",
+		},
 		Spool: Spool{
 			Linger:        Duration(2 * time.Millisecond),
 			MaxBatchBytes: 4 * MiB,

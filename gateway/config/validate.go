@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/tributary-io/tributary/ingest"
 	"net"
 	"regexp"
 	"strconv"
@@ -44,7 +45,45 @@ func (c *Config) validate(inFile func(path string) bool) []FieldError {
 	v.duration("spool.linger", c.Spool.Linger, 0, Duration(time.Second))
 	v.size("spool.max_batch_bytes", c.Spool.MaxBatchBytes, 64*KiB, 32*MiB)
 	v.streams(c.Streams)
+	v.mqtt(c)
 	return v.errs
+}
+
+// mqtt checks the broker's settings and that routes name known streams.
+func (v *validator) mqtt(c *Config) {
+	m := c.MQTT
+	if m.Listen == "" {
+		if len(m.Routes) > 0 {
+			v.add("mqtt.routes", "routes need mqtt.listen; set it, or remove the routes")
+		}
+		return
+	}
+	if c.Role == RoleHub {
+		v.add("mqtt.listen", "not allowed for a hub (edge nodes ingest MQTT); remove it")
+		return
+	}
+	if v.listen("mqtt.listen", m.Listen) && (clash(m.Listen, c.HTTP.Listen) || clash(m.Listen, c.GRPC.Listen)) {
+		v.add("mqtt.listen", "%q clashes with http.listen or grpc.listen; use another port", m.Listen)
+	}
+	if m.MaxInflight < 1 || m.MaxInflight > 65535 {
+		v.add("mqtt.max_inflight", "must be between 1 and 65535, got %d", m.MaxInflight)
+	}
+	v.size("mqtt.max_packet_size", m.MaxPacketSize, KiB, 256*MiB)
+	known := map[string]bool{}
+	for _, s := range c.Streams {
+		known[s.Name] = true
+	}
+	for i, r := range m.Routes {
+		p := fmt.Sprintf("mqtt.routes[%d]", i)
+		if err := ingest.CheckRoute(ingest.Route(r)); err != nil {
+			v.add(p, "%v", err)
+		} else if !known[r.Stream] {
+			v.add(p+".stream", "stream %q is not in streams", r.Stream)
+		}
+	}
+	if m.Unrouted != "drop" && !known[m.Unrouted] {
+		v.add("mqtt.unrouted", "must be drop or the name of a stream in streams; got %q", m.Unrouted)
+	}
 }
 
 // streamRE is what a stream name may be, as the spool allows.

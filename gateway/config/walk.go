@@ -182,6 +182,10 @@ func (w *walker) list(path string, n *yaml.Node, v reflect.Value) {
 		w.valueError(path, n.Line, "want a list, got %s", describe(n))
 		return
 	}
+	if len(n.Content) == 0 {
+		v.SetZero() // an empty list is a nil slice, as the zero value is
+		return
+	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, item := range n.Content {
 		child := path + "[" + strconv.Itoa(i) + "]"
