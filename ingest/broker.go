@@ -150,14 +150,21 @@ func (b *Broker) Close(ctx context.Context) error {
 	// that reads the clients once, and let Close find no listener left.
 	b.server.Listeners.Close("tcp", b.disconnectAll)
 	b.server.Listeners.Delete("tcp")
-	err := b.server.Close()
-	b.cancel()
+	// mochi's Close waits for every client goroutine, including a
+	// connection that never sent CONNECT (mochi sets it no deadline): let
+	// ctx bound the wait.
 	done := make(chan struct{})
-	go func() { b.wg.Wait(); close(done) }()
+	b.cancel() // read loops waiting for room in the spool give up
+	go func() {
+		_ = b.server.Close()
+		b.wg.Wait()
+		close(done)
+	}()
+	var err error
 	select {
 	case <-done:
 	case <-ctx.Done():
-		err = errors.Join(err, fmt.Errorf("ingest: acks still pending at shutdown: %w", ctx.Err()))
+		err = fmt.Errorf("ingest: clients or acks still pending at shutdown: %w", ctx.Err())
 	}
 	b.m.unregister()
 	return err

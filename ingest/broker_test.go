@@ -365,3 +365,49 @@ func TestTruncatedSubscribeIsRefused(t *testing.T) {
 		t.Fatalf("%d records stored", n)
 	}
 }
+
+// Acks keep publish order whatever becomes of each publish: stored,
+// refused for its payload, or on a topic no route matches.
+func TestAcksKeepOrderAcrossOutcomes(t *testing.T) {
+	b, _ := testBroker(t, spool.Options{Linger: 100 * time.Millisecond})
+	c := dialRaw(t, b, 5, "mixed")
+	c.publish(5, "sensors/s/d/m", 1, "stored")
+	c.publish(5, "sensors/s/d/m", 2, "stored")
+	c.publish(5, "nowhere/at/all", 3, "unrouted")
+	c.publish(5, "json/d", 4, "not json")
+	c.publish(5, "sensors/s/d/m", 5, "stored")
+	want := map[uint16]byte{1: 0, 2: 0, 3: 0, 4: 0x99, 5: 0}
+	for id := uint16(1); id <= 5; id++ {
+		typ, body := c.read()
+		code := byte(0)
+		if len(body) > 2 {
+			code = body[2]
+		}
+		if typ != 0x40 || binary.BigEndian.Uint16(body) != id || code != want[id] {
+			t.Fatalf("ack %d: type %#x id %d code %#x; want PUBACK %d code %#x", id, typ, binary.BigEndian.Uint16(body), code, id, want[id])
+		}
+	}
+}
+
+// A refused QoS 2 publish gets a PUBREC with the reason, not a PUBACK.
+func TestQoS2RefusalIsAPubrec(t *testing.T) {
+	b, _ := testBroker(t, spool.Options{})
+	c := dialRaw(t, b, 5, "q2")
+	body := append(mqttString("json/d"), 0, 9, 0)
+	c.send(0x34, append(body, "not json"...)) // PUBLISH QoS 2, id 9
+	if typ, body := c.read(); typ != 0x50 || binary.BigEndian.Uint16(body) != 9 || len(body) < 3 || body[2] != 0x99 {
+		t.Fatalf("answer to a refused QoS 2 publish = %#x % x; want PUBREC 9 with 0x99", typ, body)
+	}
+}
+
+// MQTT 3.1.1 has no refusal code: a publish that can never be stored ends
+// the connection rather than being resent forever.
+func TestMQTT3PayloadRefusalClosesTheConnection(t *testing.T) {
+	b, _ := testBroker(t, spool.Options{})
+	c := dialRaw(t, b, 4, "v3json")
+	c.publish(4, "json/d", 1, "not json")
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(c.r); err != nil {
+		t.Fatalf("want the broker to close the connection, got %v", err)
+	}
+}

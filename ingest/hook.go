@@ -20,9 +20,10 @@ import (
 // mochi do nothing more with the packet: no ack, no delivery. When the spool
 // reports the record durable, the connection's acker goroutine writes the
 // PUBACK (or PUBREC) and delivers the message to local subscribers through
-// mochi's inline client. A connection's publishes are queued in the order
-// they were read and the spool completes them in queue order, so acks go out
-// in the order the PUBLISHes came, as MQTT requires.
+// mochi's inline client. Every publish of a connection, stored or not
+// (a topic no route matches, a payload its route refuses), goes into one
+// queue in the order it was read, and the acker answers them from its head:
+// acks go out in the order the PUBLISHes came, as MQTT requires.
 type hook struct {
 	mqtt.HookBase
 	b *Broker
@@ -58,49 +59,49 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		return pk, nil // our own delivery after a commit
 	}
 	b := h.b
-	qos := pk.FixedHeader.Qos
-	b.m.publishes.WithLabelValues(qosLabel(qos)).Inc()
-	stream, rec, ok, err := b.route(pk.TopicName, pk.Payload, time.Now())
+	b.m.publishes.WithLabelValues(qosLabel(pk.FixedHeader.Qos)).Inc()
+	p := &pending{pk: pk, queued: time.Now(), done: make(chan struct{})}
+	stream, rec, ok, err := b.route(pk.TopicName, pk.Payload, p.queued)
 	switch {
 	case err != nil:
 		b.m.refused.WithLabelValues("payload").Inc()
-		return pk, refuse(cl, qos, packets.ErrPayloadFormatInvalid)
+		p.kind, p.code, p.final = kindRefused, packets.ErrPayloadFormatInvalid, true
+		p.finish()
 	case !ok:
 		b.m.unrouted.Inc()
-		return pk, nil // not stored: mochi acks it and delivers it locally
+		p.kind = kindUnrouted
+		p.finish()
 	}
+	// Every publish, stored or not, is answered by the acker in the order
+	// it came; a full queue holds this read loop (TCP backpressure).
 	c := b.conn(cl)
-	select { // a slot per publish waiting for the spool: bounds memory
-	case c.slots <- struct{}{}:
+	select {
+	case c.queue <- p:
 	case <-b.ctx.Done():
 		return pk, packets.ErrRejectPacket
 	}
-	queued := time.Now()
-	err = b.app.AppendAsync(b.ctx, stream, []spool.Record{rec}, func(r spool.Result) {
-		c.acks <- ack{pk: pk, err: r.Err, queued: queued} // never blocks: a slot is held
-	})
-	if err != nil {
-		<-c.slots
-		b.m.refused.WithLabelValues(reason(err)).Inc()
-		return pk, refuse(cl, qos, codeFor(err))
+	if p.kind == kindStored {
+		err := b.app.AppendAsync(b.ctx, stream, []spool.Record{rec}, func(r spool.Result) {
+			p.err = r.Err
+			p.finish()
+		})
+		if err != nil { // not queued: refused now, answered in turn
+			b.m.refused.WithLabelValues(reason(err)).Inc()
+			p.kind, p.code = kindRefused, codeFor(err)
+			p.final = !errors.Is(err, spool.ErrFull) && !errors.Is(err, spool.ErrClosed)
+			p.finish()
+		}
 	}
-	return pk, packets.ErrRejectPacket
-}
-
-// refuse returns what makes mochi answer a publish that was not stored: an
-// MQTT 5 client at QoS 1 gets a PUBACK with the reason code; anyone else
-// gets no ack (a QoS 1 or 2 client will send it again), never a success.
-func refuse(cl *mqtt.Client, qos byte, code packets.Code) error {
-	if qos == 1 && cl.Properties.ProtocolVersion == 5 {
-		return code
-	}
-	return packets.ErrRejectPacket
+	return pk, packets.ErrRejectPacket // mochi neither acks nor delivers it
 }
 
 // codeFor maps a spool error to the MQTT 5 reason code of its refusal.
 func codeFor(err error) packets.Code {
-	if errors.Is(err, spool.ErrFull) {
+	switch {
+	case errors.Is(err, spool.ErrFull):
 		return packets.ErrQuotaExceeded // 0x97
+	case errors.Is(err, spool.ErrInvalid), errors.Is(err, spool.ErrTooLarge):
+		return packets.ErrPayloadFormatInvalid // 0x99: e.g. an event time out of range
 	}
 	return packets.ErrUnspecifiedError // 0x80
 }
