@@ -35,5 +35,11 @@
 // A connection with MaxInflight publishes waiting is not read until acks go
 // out (TCP backpressure) rather than disconnected for exceeding its
 // Receive Maximum. Delivery to local subscribers goes through mochi's
-// inline client, so subscribers see the inline client as the origin.
+// inline client: subscribers see it as the origin, NoLocal does not apply,
+// and MQTT 5 properties (user properties, content type, expiry) are not
+// passed on. QoS 2 is at least once for now: a duplicate PUBLISH sent
+// before our PUBREC is stored again. Will messages go straight to
+// subscribers (mochi sends them without the publish hooks) and are not
+// stored. An MQTT 3.1.1 client whose payload a route refuses is
+// disconnected: that protocol has no other refusal.
 package ingest
