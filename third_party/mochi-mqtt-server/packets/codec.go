@@ -166,6 +166,9 @@ func DecodeLength(b io.ByteReader) (n, bu int, err error) {
 
 		multiplier += 7
 		bu++
+		if bu > 4 { // Tributary patch: a fifth byte was read, its bits shifted out of the uint32 (any run of 0x80 was accepted)
+			return 0, bu, ErrMalformedVariableByteInteger
+		}
 	}
 
 	return int(value), bu, nil

@@ -379,6 +379,9 @@ func (p *Properties) Decode(pkt byte, b *bytes.Buffer) (n int, err error) {
 	}
 
 	bt := b.Bytes()
+	if len(bt) > n { // Tributary patch: a property ran on past the property length, into the payload or filters after it
+		bt = bt[:n]
+	}
 	var k byte
 	for offset := 0; offset < n; {
 		k, offset, err = decodeByte(bt, offset)
