@@ -4,11 +4,12 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tributary-io/tributary/internal/promreg"
 )
 
 type metrics struct {
-	reg        prometheus.Registerer
-	collectors []prometheus.Collector
+	set        *promreg.Set
 	publishes  *prometheus.CounterVec
 	acks       prometheus.Counter
 	refused    *prometheus.CounterVec
@@ -18,7 +19,6 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		reg: reg,
 		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tributary_mqtt_publishes_total",
 			Help: "PUBLISH packets received from clients, by QoS."}, []string{"qos"}),
 		acks: prometheus.NewCounter(prometheus.CounterOpts{Name: "tributary_mqtt_acks_total",
@@ -31,26 +31,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "From queueing a publish with the spool to its durable commit.",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14)}),
 	}
-	m.collectors = []prometheus.Collector{m.publishes, m.acks, m.refused, m.unrouted, m.ackLatency}
-	if reg == nil {
-		return m, nil
-	}
-	for i, c := range m.collectors {
-		if err := reg.Register(c); err != nil {
-			for _, done := range m.collectors[:i] {
-				reg.Unregister(done)
-			}
-			return nil, fmt.Errorf("ingest: register metrics: %w", err)
-		}
+	var err error
+	if m.set, err = promreg.Register(reg, m.publishes, m.acks, m.refused, m.unrouted, m.ackLatency); err != nil {
+		return nil, fmt.Errorf("ingest: register metrics: %w", err)
 	}
 	return m, nil
 }
 
-func (m *metrics) unregister() {
-	if m.reg == nil {
-		return
-	}
-	for _, c := range m.collectors {
-		m.reg.Unregister(c)
-	}
-}
+func (m *metrics) unregister() { m.set.Unregister() }

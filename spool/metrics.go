@@ -5,13 +5,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tributary-io/tributary/internal/promreg"
 )
 
 // metrics are the spool's Prometheus metrics. They exist (and count) even
 // when no Registerer was given.
 type metrics struct {
-	reg        prometheus.Registerer
-	collectors []prometheus.Collector
+	set *promreg.Set
 
 	records   *prometheus.CounterVec
 	bytes     *prometheus.CounterVec
@@ -26,7 +27,6 @@ type metrics struct {
 
 func newMetrics(s *Spool, reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		reg: reg,
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tributary_spool_appended_records_total",
 			Help: "Records committed to the spool."}, []string{"stream"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tributary_spool_appended_bytes_total",
@@ -47,29 +47,15 @@ func newMetrics(s *Spool, reg prometheus.Registerer) (*metrics, error) {
 		corrupt: prometheus.NewCounter(prometheus.CounterOpts{Name: "tributary_spool_corrupt_batches_total",
 			Help: "Damaged batches found by reads, retention or checks."}),
 	}
-	m.collectors = []prometheus.Collector{m.records, m.bytes, m.commitDur, m.perCommit, m.commitErr, m.dropped, m.gaps, m.full, m.corrupt, diskCollector{s}}
-	if reg == nil {
-		return m, nil
-	}
-	for i, c := range m.collectors {
-		if err := reg.Register(c); err != nil {
-			for _, done := range m.collectors[:i] {
-				reg.Unregister(done)
-			}
-			return nil, fmt.Errorf("spool: register metrics (one spool per registry): %w", err)
-		}
+	var err error
+	m.set, err = promreg.Register(reg, m.records, m.bytes, m.commitDur, m.perCommit, m.commitErr, m.dropped, m.gaps, m.full, m.corrupt, diskCollector{s})
+	if err != nil {
+		return nil, fmt.Errorf("spool: register metrics (one spool per registry): %w", err)
 	}
 	return m, nil
 }
 
-func (m *metrics) unregister() {
-	if m.reg == nil {
-		return
-	}
-	for _, c := range m.collectors {
-		m.reg.Unregister(c)
-	}
-}
+func (m *metrics) unregister() { m.set.Unregister() }
 
 func (m *metrics) observeCommit(c *commit, err error, d time.Duration) {
 	if err != nil {
