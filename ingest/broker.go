@@ -10,7 +10,6 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
-	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tributary-io/tributary/spool"
@@ -143,13 +142,6 @@ func (b *Broker) Addr() string {
 // Close stops the listener and the clients, then waits, up to ctx, for the
 // acks of what is already queued in the spool.
 func (b *Broker) Close(ctx context.Context) error {
-	// mochi's own Close finds a listener's clients with Clients.GetByListener,
-	// which takes the clients' read lock twice (it calls Len under RLock): a
-	// client disconnecting at that moment queues for the write lock between
-	// the two, and both wait forever. So close the listener with a closer
-	// that reads the clients once, and let Close find no listener left.
-	b.server.Listeners.Close("tcp", b.disconnectAll)
-	b.server.Listeners.Delete("tcp")
 	// mochi's Close waits for every client goroutine, including a
 	// connection that never sent CONNECT (mochi sets it no deadline): let
 	// ctx bound the wait.
@@ -168,15 +160,6 @@ func (b *Broker) Close(ctx context.Context) error {
 	}
 	b.m.unregister()
 	return err
-}
-
-// disconnectAll tells every client the server is shutting down.
-func (b *Broker) disconnectAll(string) {
-	for _, cl := range b.server.Clients.GetAll() {
-		if !cl.Net.Inline {
-			_ = b.server.DisconnectClient(cl, packets.ErrServerShuttingDown)
-		}
-	}
 }
 
 // route finds the stream and record for a publish. ok is false when no

@@ -30,14 +30,15 @@
 // a trusted interface only. mochi-mqtt is carried with two fixes
 // (third_party/mochi-mqtt-server, README.tributary.md there): v2.7.9, the
 // newest release, panics on a truncated MQTT 5 SUBSCRIBE (upstream #501)
-// and can deadlock in Server.Close.
+// and can deadlock in Server.Close; more fixes came from fuzzing.
 //
 // A connection with MaxInflight publishes waiting is not read until acks go
 // out (TCP backpressure) rather than disconnected for exceeding its
 // Receive Maximum. Delivery to local subscribers goes through mochi's
 // inline client: subscribers see it as the origin, NoLocal does not apply,
 // and MQTT 5 properties (user properties, content type, expiry) are not
-// passed on. QoS 2 is at least once for now: a duplicate PUBLISH sent
+// passed on. As MQTT asks, a route whose first level is a wildcard does not
+// match topics starting with '$'. QoS 2 is at least once for now: a duplicate PUBLISH sent
 // before our PUBREC is stored again. Will messages go straight to
 // subscribers (mochi sends them without the publish hooks) and are not
 // stored. An MQTT 3.1.1 client whose payload a route refuses is

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,7 +78,11 @@ func compileRoute(r Route) (*route, error) {
 		case l == "#" && i != len(c.levels)-1:
 			return nil, bad("# must be the last level")
 		case isCapture(l):
-			names[l[1:len(l)-1]] = true
+			name := l[1 : len(l)-1]
+			if names[name] || name == "topic" {
+				return nil, bad("capture {%s} is used twice, or is named topic (the header every record has)", name)
+			}
+			names[name] = true
 		case strings.ContainsAny(l, "+#{}") && l != "+" && l != "#":
 			return nil, bad("level %q: want a literal, {name}, + or #", l)
 		}
@@ -123,6 +128,9 @@ func compileKey(tmpl string, names map[string]bool) ([]keyPart, error) {
 // match reports whether topic fits the route and returns its captures as
 // headers, in template order. As in MQTT, "a/#" also matches "a".
 func (r *route) match(topic string) ([]spool.Header, bool) {
+	if strings.HasPrefix(topic, "$") && (r.levels[0] == "+" || r.levels[0] == "#" || isCapture(r.levels[0])) {
+		return nil, false // as in MQTT (4.7.2), a wildcard first level does not match $ topics
+	}
 	parts := strings.Split(topic, "/")
 	var hs []spool.Header
 	for i, l := range r.levels {
@@ -177,14 +185,17 @@ func (r *route) record(topic string, payload []byte, hs []spool.Header, now time
 	if r.Format != FormatJSON {
 		return rec, nil
 	}
+	if r.TimeField == "" { // check, without building the object
+		if trimmed := bytes.TrimLeft(payload, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(payload) {
+			return rec, fmt.Errorf("%w: want a JSON object", errPayload)
+		}
+		return rec, nil
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &obj); err != nil {
 		return rec, fmt.Errorf("%w: want a JSON object: %w", errPayload, err)
 	}
-	if r.TimeField == "" {
-		return rec, nil
-	}
-	if raw, ok := obj[r.TimeField]; ok {
+	if raw, ok := obj[r.TimeField]; ok && string(raw) != "null" {
 		t, err := parseTime(raw)
 		if err != nil {
 			return rec, fmt.Errorf("%w: field %q: %w", errPayload, r.TimeField, err)

@@ -45,6 +45,12 @@ func TestRouteMatch(t *testing.T) {
 			t.Errorf("alarms/+/# on %s = %v", topic, ok)
 		}
 	}
+	all := mustRoute(t, Route{Topic: "#", Stream: "s"})
+	for topic, want := range map[string]bool{"a/b": true, "$share/g/t": false, "$SYS/x": false} {
+		if _, ok := all.match(topic); ok != want {
+			t.Errorf("# on %s = %v", topic, ok)
+		}
+	}
 }
 
 func TestRouteRecord(t *testing.T) {
@@ -65,8 +71,16 @@ func TestRouteRecord(t *testing.T) {
 	if rec, _ := r.record("m/d1", []byte(`{"v":1,"ts":1700000000123}`), hs, now); rec.Time.UnixMilli() != 1700000000123 {
 		t.Fatalf("unix ms time = %v", rec.Time)
 	}
-	if rec, _ := r.record("m/d1", []byte(`{"v":1}`), hs, now); !rec.Time.Equal(now) {
-		t.Fatalf("no time field: time = %v, want arrival", rec.Time)
+	for _, p := range []string{`{"v":1}`, `{"v":1,"ts":null}`} {
+		if rec, err := r.record("m/d1", []byte(p), hs, now); err != nil || !rec.Time.Equal(now) {
+			t.Fatalf("%s: time = %v, %v; want the arrival time", p, rec.Time, err)
+		}
+	}
+	plain := mustRoute(t, Route{Topic: "m/{device}", Stream: "s", Format: FormatJSON})
+	for p, ok := range map[string]bool{`{"v":1}`: true, ` {"v":[1,2]} `: true, `[1]`: false, `{"v":`: false, `7`: false, ``: false} {
+		if _, err := plain.record("m/d1", []byte(p), hs, now); (err == nil) != ok {
+			t.Errorf("json route without time field, payload %q: err = %v", p, err)
+		}
 	}
 	for _, bad := range []string{`not json`, `[1,2]`, `{"ts":"yesterday"}`, `{"ts":true}`} {
 		if _, err := r.record("m/d1", []byte(bad), hs, now); !errors.Is(err, errPayload) {
