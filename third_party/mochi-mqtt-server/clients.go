@@ -143,20 +143,20 @@ type Will struct {
 
 // ClientState tracks the state of the client.
 type ClientState struct {
-	TopicAliases    TopicAliases         // a map of topic aliases
-	stopCause       atomic.Value         // reason for stopping
-	Inflight        *Inflight            // a map of in-flight qos messages
-	Subscriptions   *Subscriptions       // a map of the subscription filters a client maintains
-	disconnected    int64                // the time the client disconnected in unix time, for calculating expiry
-	outbound        chan *packets.Packet // queue for pending outbound packets
-	endOnce         sync.Once            // only end once
-	isTakenOver     atomic.Bool          // used to identify orphaned clients
-	packetID        uint32               // the current highest packetID
-	open            context.Context      // indicate that the client is open for packet exchange
-	cancelOpen      context.CancelFunc   // cancel function for open context
-	outboundQty     int32                // number of messages currently in the outbound queue
-	Keepalive       uint16               // the number of seconds the connection can wait
-	ServerKeepalive bool                 // keepalive was set by the server
+	TopicAliases    TopicAliases       // a map of topic aliases
+	stopCause       atomic.Value       // reason for stopping
+	Inflight        *Inflight          // a map of in-flight qos messages
+	Subscriptions   *Subscriptions     // a map of the subscription filters a client maintains
+	disconnected    int64              // the time the client disconnected in unix time, for calculating expiry
+	outbound        *outboundQueue     // queue for pending outbound packets (Tributary patch: was a channel)
+	endOnce         sync.Once          // only end once
+	isTakenOver     atomic.Bool        // used to identify orphaned clients
+	packetID        uint32             // the current highest packetID
+	open            context.Context    // indicate that the client is open for packet exchange
+	cancelOpen      context.CancelFunc // cancel function for open context
+	outboundQty     int32              // number of messages currently in the outbound queue
+	Keepalive       uint16             // the number of seconds the connection can wait
+	ServerKeepalive bool               // keepalive was set by the server
 }
 
 // newClient returns a new instance of Client. This is almost exclusively used by Server
@@ -171,7 +171,7 @@ func newClient(c net.Conn, o *ops) *Client {
 			open:          ctx,
 			cancelOpen:    cancel,
 			Keepalive:     defaultKeepalive,
-			outbound:      make(chan *packets.Packet, o.options.Capabilities.MaximumClientWritesPending),
+			outbound:      newOutboundQueue(int(o.options.Capabilities.MaximumClientWritesPending)),
 		},
 		Properties: ClientProperties{
 			ProtocolVersion: defaultClientProtocolVersion, // default protocol version
@@ -190,19 +190,69 @@ func newClient(c net.Conn, o *ops) *Client {
 	return cl
 }
 
-// WriteLoop ranges over pending outbound messages and writes them to the client connection.
+// outboundQueue holds the packets waiting for a client's WriteLoop.
+//
+// Tributary patch: it was a channel of MaximumClientWritesPending packets,
+// whose buffer (64 KiB at the default of 8192) every client paid for from
+// its first byte, and WriteLoop a goroutine that ran for the whole
+// connection; a publish-only sensor used neither. The queue grows with what
+// is queued, up to the same limit, and is freed when it drains; WriteLoop
+// runs while there is something to write.
+type outboundQueue struct {
+	mu      sync.Mutex
+	q       []*packets.Packet
+	limit   int
+	running bool // a WriteLoop is draining q
+}
+
+func newOutboundQueue(limit int) *outboundQueue {
+	return &outboundQueue{limit: limit}
+}
+
+// push queues pk; ok is false if the queue is full, start true if the
+// caller must start a WriteLoop.
+func (o *outboundQueue) push(pk *packets.Packet) (ok, start bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.q) >= o.limit {
+		return false, false
+	}
+	o.q = append(o.q, pk)
+	start = !o.running
+	o.running = true
+	return true, start
+}
+
+// pop takes the oldest packet; nil if none, and then the WriteLoop ends.
+func (o *outboundQueue) pop() *packets.Packet {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.q) == 0 {
+		o.q, o.running = nil, false
+		return nil
+	}
+	pk := o.q[0]
+	o.q[0] = nil
+	o.q = o.q[1:]
+	return pk
+}
+
+// Len is the number of packets queued.
+func (o *outboundQueue) Len() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.q)
+}
+
+// WriteLoop writes the queued outbound messages to the client connection,
+// until none is left.
 func (cl *Client) WriteLoop() {
-	for {
-		select {
-		case pk := <-cl.State.outbound:
-			if err := cl.WritePacket(*pk); err != nil {
-				// TODO : Figure out what to do with error
-				cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
-			}
-			atomic.AddInt32(&cl.State.outboundQty, -1)
-		case <-cl.State.open.Done():
-			return
+	for pk := cl.State.outbound.pop(); pk != nil; pk = cl.State.outbound.pop() {
+		if err := cl.WritePacket(*pk); err != nil {
+			// TODO : Figure out what to do with error
+			cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
 		}
+		atomic.AddInt32(&cl.State.outboundQty, -1)
 	}
 }
 
@@ -377,16 +427,26 @@ func (cl *Client) Read(packetHandler ReadFn) error {
 			return err
 		}
 
-		pk, err := cl.ReadPacket(fh)
-		if err != nil {
-			return err
-		}
-
-		err = packetHandler(cl, pk) // Process inbound packet.
+		err = cl.handlePacket(fh, packetHandler)
 		if err != nil {
 			return err
 		}
 	}
+}
+
+// handlePacket reads the packet after fh and hands it over.
+//
+// Tributary patch: this was inline in Read, whose frame then held the
+// 800-byte packet and its copy for the handler while waiting for the next
+// packet; without them, an idle client's stack shrinks to 4 KiB.
+//
+//go:noinline
+func (cl *Client) handlePacket(fh *packets.FixedHeader, packetHandler ReadFn) error {
+	pk, err := cl.ReadPacket(fh)
+	if err != nil {
+		return err
+	}
+	return packetHandler(cl, pk) // Process inbound packet.
 }
 
 // Stop instructs the client to shut down all processing goroutines and disconnect.
@@ -602,7 +662,7 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	n, err := func() (int64, error) {
 		cl.Lock()
 		defer cl.Unlock()
-		if len(cl.State.outbound) == 0 {
+		if cl.State.outbound.Len() == 0 {
 			if cl.Net.outbuf == nil {
 				return buf.WriteTo(cl.Net.Conn)
 			}

@@ -403,12 +403,22 @@ func (s *Server) EstablishConnection(listener string, c net.Conn) error {
 
 // attachClient validates an incoming client connection and if viable, attaches the client
 // to the server, performs session housekeeping, and reads incoming packets.
+//
+// Tributary patch: once the session is established, the client's packets
+// are read in a goroutine of their own (serveClient) and attachClient
+// returns. The goroutine that accepted the connection had grown its stack
+// to 16 KiB handling CONNECT, and kept it for the connection's life: most
+// of what an idle client cost. Connection errors after CONNECT are logged
+// by serveClient, no longer returned.
 func (s *Server) attachClient(cl *Client, listener string) error {
-	defer s.Listeners.ClientsWg.Done()
 	s.Listeners.ClientsWg.Add(1)
-
-	go cl.WriteLoop()
-	defer cl.Stop(nil)
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			cl.Stop(nil) // WriteLoop starts when a packet is queued (Tributary patch)
+			s.Listeners.ClientsWg.Done()
+		}
+	}()
 
 	pk, err := s.readConnectionPacket(cl)
 	if err != nil {
@@ -473,7 +483,18 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 
 	s.hooks.OnSessionEstablished(cl, pk)
 
-	err = cl.Read(s.receivePacket)
+	handedOff = true
+	go s.serveClient(cl, listener)
+	return nil
+}
+
+// serveClient reads a client's packets until it disconnects, then ends its
+// session or keeps it. Tributary patch: this was the end of attachClient.
+func (s *Server) serveClient(cl *Client, listener string) {
+	defer s.Listeners.ClientsWg.Done()
+	defer cl.Stop(nil)
+
+	err := cl.Read(s.receivePacket)
 	if err != nil {
 		s.sendLWT(cl)
 		cl.Stop(err)
@@ -490,8 +511,6 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 		s.UnsubscribeClient(cl)
 		s.Clients.Delete(cl.ID) // [MQTT-4.1.0-2] ![MQTT-3.1.2-23]
 	}
-
-	return err
 }
 
 // readConnectionPacket reads the first incoming header for a connection, and if
@@ -1097,10 +1116,12 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		return out, packets.CodeDisconnect
 	}
 
-	select {
-	case cl.State.outbound <- &out:
+	if ok, start := cl.State.outbound.push(&out); ok { // Tributary patch: a queue, was a channel
 		atomic.AddInt32(&cl.State.outboundQty, 1)
-	default:
+		if start {
+			go cl.WriteLoop()
+		}
+	} else {
 		atomic.AddInt64(&s.Info.MessagesDropped, 1)
 		cl.ops.hooks.OnPublishDropped(cl, pk)
 		if out.FixedHeader.Qos > 0 {
@@ -1703,7 +1724,9 @@ func (s *Server) clearExpiredClients(dt int64) {
 
 		expire := s.Options.Capabilities.MaximumSessionExpiryInterval
 		if client.Properties.ProtocolVersion == 5 && client.Properties.Props.SessionExpiryIntervalFlag {
-			expire = client.Properties.Props.SessionExpiryInterval
+			// Tributary patch: the maximum caps what the client asked for, as
+			// the CONNACK told it; it was taken as it came, up to forever.
+			expire = min(client.Properties.Props.SessionExpiryInterval, expire)
 		}
 
 		if disconnected+int64(expire) < dt {
