@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,7 @@ var (
 	ErrConnectionClosed       = errors.New("connection not open")                                      // connection is closed
 	ErrInlineClientNotEnabled = errors.New("please set Options.InlineClient=true to use this feature") // inline client is not enabled by default
 	ErrOptionsUnreadable      = errors.New("unable to read options from bytes")
+	ErrServerClosing          = errors.New("server closing") // Tributary patch: a connection accepted as Close began
 )
 
 // Capabilities indicates the capabilities and features provided by the server.
@@ -144,6 +146,8 @@ type Server struct {
 	Log          *slog.Logger         // minimal no-alloc logger
 	hooks        *Hooks               // hooks contains hooks for extra functionality such as auth and persistent storage
 	inlineClient *Client              // inlineClient is a special client used for inline subscriptions and inline Publish
+	closeMu      sync.Mutex           // Tributary patch: orders ClientsWg.Add before Close's Wait
+	closing      bool                 // Tributary patch: Close has begun; no new clients
 }
 
 // loop contains interval tickers for the system events loop.
@@ -411,7 +415,17 @@ func (s *Server) EstablishConnection(listener string, c net.Conn) error {
 // of what an idle client cost. Connection errors after CONNECT are logged
 // by serveClient, no longer returned.
 func (s *Server) attachClient(cl *Client, listener string) error {
+	// Tributary patch: a connection accepted as Close began called Add while
+	// Close waited on the group, which sync.WaitGroup forbids (a data race,
+	// and Close could return with the client still running).
+	s.closeMu.Lock()
+	if s.closing {
+		s.closeMu.Unlock()
+		cl.Stop(nil)
+		return ErrServerClosing
+	}
 	s.Listeners.ClientsWg.Add(1)
+	s.closeMu.Unlock()
 	handedOff := false
 	defer func() {
 		if !handedOff {
@@ -1515,6 +1529,9 @@ func (s *Server) publishSysTopics() {
 
 // Close attempts to gracefully shut down the server, all listeners, clients, and stores.
 func (s *Server) Close() error {
+	s.closeMu.Lock() // Tributary patch: see attachClient
+	s.closing = true
+	s.closeMu.Unlock()
 	close(s.done)
 	s.Log.Info("gracefully stopping server")
 	s.Listeners.CloseAll(s.closeListenerClients)
