@@ -37,7 +37,7 @@ type Node struct {
 	grpcLn   net.Listener
 	health   *health.Server
 	spool    *spool.Spool   // set by Start
-	mqtt     *ingest.Broker // set by Start when mqtt.listen is set
+	mqtt     *ingest.Broker // set by Start when the config has an MQTT listener
 	serveErr chan error     // one send per listener whose Serve failed
 	wg       sync.WaitGroup
 	stopping atomic.Bool
@@ -114,7 +114,8 @@ func (n *Node) Start() error {
 	n.ready.set("serving", nil)
 	n.setServing(true)
 	n.log.Info("node started", "site", n.cfg.Site, "data_dir", n.cfg.DataDir, "spool_epoch", sp.Epoch(), "streams", len(n.cfg.Streams),
-		"http", n.HTTPAddr().String(), "grpc", n.GRPCAddr().String(), "mqtt", n.MQTTAddr())
+		"http", n.HTTPAddr().String(), "grpc", n.GRPCAddr().String(), "mqtt", n.MQTTAddr(),
+		"mqtt_tls", n.MQTTListenerAddr(ingest.ListenerTLS), "mqtt_ws", n.MQTTListenerAddr(ingest.ListenerWS))
 	return nil
 }
 
@@ -130,14 +131,19 @@ func (n *Node) serve(name string, fn func() error) {
 	})
 }
 
-// MQTTAddr is the bound MQTT address, or "" when the broker is off.
-func (n *Node) MQTTAddr() string {
+// MQTTAddr is the bound address of the plain MQTT listener, or "" when
+// there is none.
+func (n *Node) MQTTAddr() string { return n.MQTTListenerAddr(ingest.ListenerTCP) }
+
+// MQTTListenerAddr is the bound address of an MQTT listener (ingest.ListenerTCP,
+// ListenerTLS, ListenerWS), or "" when there is none.
+func (n *Node) MQTTListenerAddr(id string) string {
 	n.lnMu.Lock()
 	defer n.lnMu.Unlock()
 	if n.mqtt == nil {
 		return ""
 	}
-	return n.mqtt.Addr()
+	return n.mqtt.ListenerAddr(id)
 }
 
 // HTTPAddr is the bound HTTP address; nil before Start. Safe to call from

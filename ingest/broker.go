@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tributary-io/tributary/spool"
@@ -23,23 +23,62 @@ type Appender interface {
 
 // Options configure the MQTT broker. Zero values take the defaults.
 type Options struct {
-	// Listen is the TCP address of the MQTT listener, e.g. ":1883".
-	Listen string
+	// Listen is the address of the plain TCP listener, e.g. ":1883"; ""
+	// for none. TLS and WebSocket add listeners; at least one is needed.
+	Listen    string
+	TLS       *TLSListener
+	WebSocket *WebSocketListener
+
 	// Routes map topics to streams; the first that matches wins.
 	Routes []Route
 	// CatchAll is the stream for topics no route matches; "" drops them
 	// (counted, and still delivered to local subscribers).
 	CatchAll string
+
+	// AllowAnonymous lets clients in without a username or certificate.
+	AllowAnonymous bool
+	// Users, if not nil, are the usernames and password hashes clients
+	// may log in with. A client with a verified certificate (mutual TLS)
+	// is known by the certificate's identity instead.
+	Users *Users
+	// ACL confines clients to topics; none: every client may use any.
+	ACL []ACLRule
+
+	// Limits. Each bounds memory or work that a client could otherwise grow
+	// without end; see Options.withDefaults for the defaults.
+	//
+	// MaxClients bounds sessions: clients connected plus sessions kept for
+	// disconnected clients. A client id that has no session yet is refused
+	// (server busy) beyond it; a known one may always reconnect.
+	MaxClients int
 	// MaxInflight bounds the publishes of one connection that wait for the
 	// spool, QoS 0 included; it is also the Receive Maximum told to MQTT 5
-	// clients. A connection past it is not read until acks go out. Default
-	// 1024, at most 65535.
+	// clients. A connection past it is not read until acks go out. At most
+	// 65535.
 	MaxInflight int
-	// MaxPacketSize bounds one MQTT packet. Default 256KiB.
+	// MaxPacketSize bounds one MQTT packet (told to MQTT 5 clients).
 	MaxPacketSize int
-	// AllowAnonymous lets every client connect. Until authentication lands
-	// it must be set, or every connection is refused.
-	AllowAnonymous bool
+	// MaxTopicLength bounds topic names and filters, in bytes.
+	MaxTopicLength int
+	// MaxMessageRate, if positive, throttles each connection to that many
+	// publishes a second (bursts of up to one second's worth): its socket
+	// is read no faster. Zero: no limit.
+	MaxMessageRate float64
+	// MaxSessionExpiry caps how long a disconnected client's session is
+	// kept, whatever the client asks for.
+	MaxSessionExpiry time.Duration
+	// MaxWriteQueue bounds the messages queued for delivery to one
+	// subscriber; past it, deliveries to that subscriber are dropped and
+	// counted (what is stored is not affected).
+	MaxWriteQueue int
+	// MaxRetained bounds the topics holding a retained message, the
+	// broker's own $SYS topics (about 20) included; a retained publish on a
+	// new topic past it is stored and delivered, not retained.
+	MaxRetained int
+	// ConnectTimeout bounds the time from accepting a connection to its
+	// CONNECT, TLS handshake included.
+	ConnectTimeout time.Duration
+
 	// Logger; nil discards. Registerer receives the metrics; nil: none.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -76,6 +115,11 @@ func New(opts Options, app Appender) (*Broker, error) {
 		}
 		b.routes = append(b.routes, c)
 	}
+	for i, r := range opts.ACL {
+		if err := CheckACLRule(r); err != nil {
+			return nil, fmt.Errorf("ingest: ACL rule %d: %w", i, err)
+		}
+	}
 	if b.m, err = newMetrics(opts.Registerer); err != nil {
 		return nil, err
 	}
@@ -88,11 +132,22 @@ func New(opts Options, app Appender) (*Broker, error) {
 }
 
 func (o Options) withDefaults() (Options, error) {
-	if o.MaxInflight == 0 {
-		o.MaxInflight = 1024
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
 	}
-	if o.MaxPacketSize == 0 {
-		o.MaxPacketSize = 256 << 10
+	def(&o.MaxClients, 10000)
+	def(&o.MaxInflight, 1024)
+	def(&o.MaxPacketSize, 256<<10)
+	def(&o.MaxTopicLength, 512)
+	def(&o.MaxWriteQueue, 1024)
+	def(&o.MaxRetained, 10000)
+	if o.MaxSessionExpiry == 0 {
+		o.MaxSessionExpiry = 24 * time.Hour
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = 10 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -102,8 +157,16 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("ingest: MaxInflight must be between 1 and 65535, got %d", o.MaxInflight)
 	case o.MaxPacketSize < 1<<10:
 		return o, fmt.Errorf("ingest: MaxPacketSize must be at least 1KiB, got %d", o.MaxPacketSize)
-	case o.Listen == "":
-		return o, errors.New("ingest: Listen is required")
+	case o.MaxClients < 1, o.MaxTopicLength < 1, o.MaxWriteQueue < 1, o.MaxRetained < 0, o.MaxMessageRate < 0:
+		return o, errors.New("ingest: limits must be positive")
+	case o.MaxSessionExpiry < time.Second || o.MaxSessionExpiry > math.MaxUint32*time.Second:
+		return o, fmt.Errorf("ingest: MaxSessionExpiry out of range: %v", o.MaxSessionExpiry)
+	case o.Listen == "" && o.TLS == nil && o.WebSocket == nil:
+		return o, errors.New("ingest: no listener: set Listen, TLS or WebSocket")
+	case o.TLS != nil && (o.TLS.Config == nil || o.TLS.Listen == ""):
+		return o, errors.New("ingest: TLS needs Listen and Config")
+	case o.WebSocket != nil && o.WebSocket.Listen == "":
+		return o, errors.New("ingest: WebSocket needs Listen")
 	}
 	return o, nil
 }
@@ -113,7 +176,14 @@ func (b *Broker) serverOptions() *mqtt.Options {
 	caps.ReceiveMaximum = uint16(b.opts.MaxInflight)
 	caps.MaximumInflight = uint16(b.opts.MaxInflight)
 	caps.MaximumPacketSize = uint32(b.opts.MaxPacketSize)
-	caps.MaximumSessionExpiryInterval = 24 * 60 * 60
+	caps.MaximumSessionExpiryInterval = uint32(b.opts.MaxSessionExpiry / time.Second)
+	caps.MaximumClientWritesPending = int32(b.opts.MaxWriteQueue)
+	// Topic aliases a client may set, each holding a topic name: mochi's
+	// default of 65535 would let one client pin 65535 topics in memory.
+	caps.TopicAliasMaximum = 64
+	// MaxClients is enforced by our OnConnect, over sessions; mochi's own
+	// check counts connected clients only.
+	caps.MaximumClients = math.MaxInt64
 	return &mqtt.Options{
 		Capabilities: caps,
 		InlineClient: true, // delivery to local subscribers after the commit
@@ -121,30 +191,32 @@ func (b *Broker) serverOptions() *mqtt.Options {
 	}
 }
 
-// Start binds the listener and serves.
+// Start binds the listeners and serves.
 func (b *Broker) Start() error {
-	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: b.opts.Listen})
-	if err := b.server.AddListener(tcp); err != nil {
-		return fmt.Errorf("mqtt listen %s: %w", b.opts.Listen, err)
+	if err := b.listen(); err != nil {
+		return fmt.Errorf("mqtt listen: %w", err)
 	}
 	return b.server.Serve()
 }
 
-// Addr is the MQTT listener's bound address, once started.
-func (b *Broker) Addr() string {
-	l, ok := b.server.Listeners.Get("tcp")
+// Addr is the plain TCP listener's bound address, once started.
+func (b *Broker) Addr() string { return b.ListenerAddr(ListenerTCP) }
+
+// ListenerAddr is the bound address of listener id (ListenerTCP,
+// ListenerTLS, ListenerWS); "" if there is none.
+func (b *Broker) ListenerAddr(id string) string {
+	l, ok := b.server.Listeners.Get(id)
 	if !ok {
 		return ""
 	}
 	return l.Address()
 }
 
-// Close stops the listener and the clients, then waits, up to ctx, for the
+// Close stops the listeners and the clients, then waits, up to ctx, for the
 // acks of what is already queued in the spool.
 func (b *Broker) Close(ctx context.Context) error {
-	// mochi's Close waits for every client goroutine, including a
-	// connection that never sent CONNECT (mochi sets it no deadline): let
-	// ctx bound the wait.
+	// mochi's Close waits for every client goroutine: let ctx bound the
+	// wait.
 	done := make(chan struct{})
 	b.cancel() // read loops waiting for room in the spool give up
 	go func() {

@@ -27,10 +27,23 @@ func TestMain(m *testing.M) {
 // streams, and the route sensors/{site}/{device}/{metric} → telemetry.
 func testBroker(t *testing.T, spoolOpts spool.Options, streams ...spool.StreamConfig) (*Broker, *spool.Spool) {
 	t.Helper()
-	sp, err := spool.Open(t.TempDir(), spoolOpts)
+	sp := testSpool(t, spoolOpts, streams...)
+	return startBroker(t, sp, Options{AllowAnonymous: true}), sp
+}
+
+// testSpool opens a spool in a temporary directory with streams (default:
+// telemetry, 2 partitions), closed when the test ends.
+func testSpool(t *testing.T, opts spool.Options, streams ...spool.StreamConfig) *spool.Spool {
+	t.Helper()
+	sp, err := spool.Open(t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := sp.Close(); err != nil {
+			t.Errorf("spool Close: %v", err)
+		}
+	})
 	if len(streams) == 0 {
 		streams = []spool.StreamConfig{{Name: "telemetry", Partitions: 2, MaxBytes: 64 << 20}}
 	}
@@ -39,14 +52,26 @@ func testBroker(t *testing.T, spoolOpts spool.Options, streams ...spool.StreamCo
 			t.Fatal(err)
 		}
 	}
-	b, err := New(Options{
-		Listen:         "127.0.0.1:0",
-		AllowAnonymous: true,
-		Routes: []Route{
+	return sp
+}
+
+// startBroker runs a broker over sp with opts, filling in a plain TCP
+// listener on a free port unless opts has listeners, and the routes
+// sensors/{site}/{device}/{metric} and json/{device} → telemetry unless
+// opts has routes. It is closed when the test ends (before sp, which
+// cleans up after).
+func startBroker(t *testing.T, sp *spool.Spool, opts Options) *Broker {
+	t.Helper()
+	if opts.Listen == "" && opts.TLS == nil && opts.WebSocket == nil {
+		opts.Listen = "127.0.0.1:0"
+	}
+	if opts.Routes == nil {
+		opts.Routes = []Route{
 			{Topic: "sensors/{site}/{device}/{metric}", Stream: "telemetry", Key: "{device}"},
 			{Topic: "json/{device}", Stream: "telemetry", Key: "{device}", Format: FormatJSON},
-		},
-	}, sp)
+		}
+	}
+	b, err := New(opts, sp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,11 +84,8 @@ func testBroker(t *testing.T, spoolOpts spool.Options, streams ...spool.StreamCo
 		if err := b.Close(ctx); err != nil {
 			t.Errorf("broker Close: %v", err)
 		}
-		if err := sp.Close(); err != nil {
-			t.Errorf("spool Close: %v", err)
-		}
 	})
-	return b, sp
+	return b
 }
 
 func pahoClient(t *testing.T, b *Broker, id string) paho.Client {

@@ -2,19 +2,29 @@ package ingest
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"golang.org/x/time/rate"
 )
 
-// conn is one client connection's state: its publishes, in the order they
-// came, waiting for their outcome; its acker goroutine answers them in that
-// order.
+// conn is one client connection's state: what it may do, and its
+// publishes, in the order they came, waiting for their outcome. An acker
+// goroutine answers them in that order while there are any; an idle
+// connection has none, and no queue, so that ten thousand sensors that
+// publish once a minute cost little memory.
 type conn struct {
-	cl    *mqtt.Client
-	queue chan *pending // publish order; full (MaxInflight) holds the read loop
-	gone  chan struct{} // closed when the client disconnects
+	cl      *mqtt.Client
+	user    string // authenticated username or certificate identity; "" anonymous
+	grants  grants
+	limiter *rate.Limiter // nil: no rate limit
+	slots   chan struct{} // cap MaxInflight: a publish holds one until answered
+
+	mu      sync.Mutex
+	queue   []*pending // publish order
+	running bool       // an acker is answering queue
 }
 
 // What became of a publish.
@@ -31,6 +41,7 @@ type pending struct {
 	kind   int
 	code   packets.Code // kindRefused
 	final  bool         // kindRefused: sending it again cannot help
+	reason string       // kindRefused: the metric's reason label
 	err    error        // kindStored: the spool's result
 	queued time.Time
 	done   chan struct{}
@@ -38,39 +49,65 @@ type pending struct {
 
 func (p *pending) finish() { close(p.done) }
 
-// conn returns the client's state, starting its acker on first use. Only
-// the client's read loop calls it, so there is no race to create it.
-func (b *Broker) conn(cl *mqtt.Client) *conn {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if c := b.conns[cl]; c != nil {
-		return c
+// refuse settles p as refused before reaching the spool.
+func (p *pending) refuse(code packets.Code, final bool, reason string) {
+	p.kind, p.code, p.final, p.reason = kindRefused, code, final, reason
+	p.finish()
+}
+
+// newConn is a client's state once it is in.
+func (b *Broker) newConn(cl *mqtt.Client) *conn {
+	c := &conn{cl: cl, user: string(cl.Properties.Username), slots: make(chan struct{}, b.opts.MaxInflight)}
+	c.grants = grantsFor(b.opts.ACL, c.user, cl.ID)
+	if r := b.opts.MaxMessageRate; r > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(r), max(1, int(r)))
 	}
-	c := &conn{cl: cl, queue: make(chan *pending, b.opts.MaxInflight), gone: make(chan struct{})}
-	b.conns[cl] = c
-	b.wg.Go(func() { b.runAcker(c) })
 	return c
 }
 
-// runAcker answers the connection's publishes in order until it has gone
-// and none is left.
+// lookup is the state of a client that is in; nil for the inline client
+// and for clients whose session is not established.
+func (b *Broker) lookup(cl *mqtt.Client) *conn {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.conns[cl]
+}
+
+// enqueue puts p at the end of c's queue, waiting for a slot, and starts
+// the acker if none runs. False if the broker is closing.
+func (b *Broker) enqueue(c *conn, p *pending) bool {
+	select {
+	case c.slots <- struct{}{}: // a full queue holds the read loop: backpressure
+	case <-b.ctx.Done():
+		return false
+	}
+	c.mu.Lock()
+	c.queue = append(c.queue, p)
+	start := !c.running
+	c.running = true
+	c.mu.Unlock()
+	if start {
+		b.wg.Go(func() { b.runAcker(c) })
+	}
+	return true
+}
+
+// runAcker answers the connection's publishes in order until none is left.
 func (b *Broker) runAcker(c *conn) {
 	for {
-		select {
-		case p := <-c.queue:
-			<-p.done
-			b.complete(c, p)
-		case <-c.gone:
-			for {
-				select {
-				case p := <-c.queue:
-					<-p.done
-					b.complete(c, p)
-				default:
-					return
-				}
-			}
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.queue, c.running = nil, false
+			c.mu.Unlock()
+			return
 		}
+		p := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		c.mu.Unlock()
+		<-p.done
+		b.complete(c, p)
+		<-c.slots
 	}
 }
 
@@ -81,13 +118,15 @@ func (b *Broker) complete(c *conn, p *pending) {
 	}
 	if p.kind == kindUnrouted || (p.kind == kindStored && p.err == nil) {
 		b.answer(c, p.pk, packets.CodeSuccess)
-		_ = b.server.Publish(p.pk.TopicName, p.pk.Payload, p.pk.FixedHeader.Retain, p.pk.FixedHeader.Qos)
+		_ = b.server.Publish(p.pk.TopicName, p.pk.Payload, b.retain(p.pk), p.pk.FixedHeader.Qos)
 		return
 	}
 	code, final := p.code, p.final
 	if p.kind == kindStored {
 		code = codeFor(p.err)
 		b.m.refused.WithLabelValues(reason(p.err)).Inc()
+	} else {
+		b.m.refused.WithLabelValues(p.reason).Inc()
 	}
 	switch {
 	case p.pk.FixedHeader.Qos == 0:
@@ -126,4 +165,22 @@ func (b *Broker) answer(c *conn, pk packets.Packet, code packets.Code) {
 		return
 	}
 	b.m.acks.Inc()
+}
+
+// retain tells whether a delivered publish may keep its retain flag: not
+// when it would retain a message on a new topic past MaxRetained. An empty
+// retained payload clears a topic and always passes.
+func (b *Broker) retain(pk packets.Packet) bool {
+	if !pk.FixedHeader.Retain || len(pk.Payload) == 0 {
+		return pk.FixedHeader.Retain
+	}
+	r := b.server.Topics.Retained
+	if r.Len() < b.opts.MaxRetained {
+		return true
+	}
+	if _, ok := r.Get(pk.TopicName); ok {
+		return true
+	}
+	b.m.limited.WithLabelValues("retained").Inc()
+	return false
 }

@@ -32,26 +32,98 @@ type hook struct {
 func (h *hook) ID() string { return "tributary-durable-ack" }
 
 func (h *hook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnDisconnect}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablished,
+		mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnPublishDropped, mqtt.OnDisconnect}, []byte{b})
 }
 
-// OnConnectAuthenticate admits clients only when anonymous access is on;
-// authentication is still to come.
-func (h *hook) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool {
-	return h.b.opts.AllowAnonymous
+// OnConnect admits or refuses a client, answering a refusal itself so that
+// the reason code is the right one for the client's MQTT version: mochi
+// only knows "bad username or password". A client with a verified
+// certificate is known by the certificate's identity (its username is
+// replaced); else a username must come with its password; else anonymous
+// access decides.
+func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	b := h.b
+	refuse := func(v5, v3 packets.Code, result string) error {
+		b.m.connects.WithLabelValues(result).Inc()
+		code := v5
+		if cl.Properties.ProtocolVersion < 5 {
+			code = v3 // mochi turns it into the 3.1.1 return code
+		}
+		_ = b.server.SendConnack(cl, code, false, nil)
+		return code
+	}
+	if _, known := b.server.Clients.Get(cl.ID); !known && b.server.Clients.Len() > b.opts.MaxClients {
+		// Len counts mochi's inline client too, hence >.
+		return refuse(packets.ErrServerBusy, packets.ErrServerUnavailable, "server_busy")
+	}
+	if cs, ok := connState(cl.Net.Conn); ok {
+		if id, ok := certIdentity(cs); ok {
+			cl.Properties.Username = []byte(id)
+			return nil
+		}
+	}
+	user := string(cl.Properties.Username)
+	switch {
+	case user != "" && b.opts.Users != nil:
+		if !b.opts.Users.Check(user, pk.Connect.Password) {
+			return refuse(packets.ErrBadUsernameOrPassword, packets.ErrBadUsernameOrPassword, "bad_credentials")
+		}
+		return nil
+	case b.opts.AllowAnonymous:
+		// Without a password file a username proves nothing: the client is
+		// anonymous, whatever name it gives.
+		cl.Properties.Username = nil
+		return nil
+	case user != "":
+		return refuse(packets.ErrBadUsernameOrPassword, packets.ErrBadUsernameOrPassword, "bad_credentials")
+	}
+	return refuse(packets.ErrNotAuthorized, packets.ErrBadUsernameOrPassword, "not_authorized")
 }
 
-// OnACLCheck allows every topic; ACLs come with authentication.
-func (h *hook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
+// OnConnectAuthenticate lets in what OnConnect did not refuse.
+func (h *hook) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
+
+// OnSessionEstablished makes the client's state; from here on mochi calls
+// OnDisconnect when it goes.
+func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	c := h.b.newConn(cl)
+	h.b.mu.Lock()
+	h.b.conns[cl] = c
+	h.b.mu.Unlock()
+	h.b.m.connects.WithLabelValues("accepted").Inc()
+	h.b.m.connections.WithLabelValues(cl.Net.Listener).Inc()
+}
 
 func (h *hook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	h.b.mu.Lock()
-	c := h.b.conns[cl]
+	_, ok := h.b.conns[cl]
 	delete(h.b.conns, cl)
 	h.b.mu.Unlock()
-	if c != nil {
-		close(c.gone)
+	if ok {
+		h.b.m.connections.WithLabelValues(cl.Net.Listener).Dec()
 	}
+}
+
+// OnACLCheck decides subscriptions and deliveries (topic is a filter or a
+// topic name). Publishes are decided in OnPublish, in their turn: mochi
+// would answer a denied publish at once, ahead of earlier acks.
+func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if write || cl.Net.Inline {
+		return true
+	}
+	c := h.b.lookup(cl)
+	if c == nil || len(topic) > h.b.opts.MaxTopicLength || !c.grants.canSubscribe(topic) {
+		h.b.m.denied.WithLabelValues("subscribe").Inc()
+		return false
+	}
+	return true
+}
+
+// OnPublishDropped counts deliveries to a subscriber whose write queue
+// was full.
+func (h *hook) OnPublishDropped(*mqtt.Client, packets.Packet) {
+	h.b.m.limited.WithLabelValues("write_queue").Inc()
 }
 
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
@@ -59,25 +131,42 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		return pk, nil // our own delivery after a commit
 	}
 	b := h.b
+	c := b.lookup(cl)
+	if c == nil { // not established: cannot happen, as mochi reads after that
+		return pk, packets.ErrRejectPacket
+	}
+	if c.limiter != nil {
+		if !b.throttle(c) {
+			return pk, packets.ErrRejectPacket
+		}
+	}
 	b.m.publishes.WithLabelValues(qosLabel(pk.FixedHeader.Qos)).Inc()
+	b.m.bytes.Add(float64(len(pk.Payload)))
 	p := &pending{pk: pk, queued: time.Now(), done: make(chan struct{})}
-	stream, rec, ok, err := b.route(pk.TopicName, pk.Payload, p.queued)
+	var stream string
+	var rec spool.Record
 	switch {
-	case err != nil:
-		b.m.refused.WithLabelValues("payload").Inc()
-		p.kind, p.code, p.final = kindRefused, packets.ErrPayloadFormatInvalid, true
-		p.finish()
-	case !ok:
-		b.m.unrouted.Inc()
-		p.kind = kindUnrouted
-		p.finish()
+	case len(pk.TopicName) > b.opts.MaxTopicLength:
+		p.refuse(packets.ErrTopicNameInvalid, true, "topic_too_long")
+	case !c.grants.canPublish(pk.TopicName):
+		b.m.denied.WithLabelValues("publish").Inc()
+		p.refuse(packets.ErrNotAuthorized, true, "not_authorized")
+	default:
+		var ok bool
+		var err error
+		stream, rec, ok, err = b.route(pk.TopicName, pk.Payload, p.queued)
+		switch {
+		case err != nil:
+			p.refuse(packets.ErrPayloadFormatInvalid, true, "payload")
+		case !ok:
+			b.m.unrouted.Inc()
+			p.kind = kindUnrouted
+			p.finish()
+		}
 	}
 	// Every publish, stored or not, is answered by the acker in the order
-	// it came; a full queue holds this read loop (TCP backpressure).
-	c := b.conn(cl)
-	select {
-	case c.queue <- p:
-	case <-b.ctx.Done():
+	// it came.
+	if !b.enqueue(c, p) {
 		return pk, packets.ErrRejectPacket
 	}
 	if p.kind == kindStored {
@@ -86,13 +175,30 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 			p.finish()
 		})
 		if err != nil { // not queued: refused now, answered in turn
-			b.m.refused.WithLabelValues(reason(err)).Inc()
-			p.kind, p.code = kindRefused, codeFor(err)
-			p.final = !errors.Is(err, spool.ErrFull) && !errors.Is(err, spool.ErrClosed)
-			p.finish()
+			final := !errors.Is(err, spool.ErrFull) && !errors.Is(err, spool.ErrClosed)
+			p.refuse(codeFor(err), final, reason(err))
 		}
 	}
 	return pk, packets.ErrRejectPacket // mochi neither acks nor delivers it
+}
+
+// throttle holds a connection's read loop until its rate limit lets the
+// next publish in. False if the broker closes meanwhile.
+func (b *Broker) throttle(c *conn) bool {
+	r := c.limiter.Reserve()
+	d := r.Delay()
+	if d == 0 {
+		return true
+	}
+	b.m.limited.WithLabelValues("rate").Inc()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-b.ctx.Done():
+		return false
+	}
 }
 
 // codeFor maps a spool error to the MQTT 5 reason code of its refusal.

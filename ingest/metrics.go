@@ -15,6 +15,12 @@ type metrics struct {
 	refused    *prometheus.CounterVec
 	unrouted   prometheus.Counter
 	ackLatency prometheus.Histogram
+
+	connects    *prometheus.CounterVec
+	connections *prometheus.GaugeVec
+	bytes       prometheus.Counter
+	denied      *prometheus.CounterVec
+	limited     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -24,15 +30,30 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		acks: prometheus.NewCounter(prometheus.CounterOpts{Name: "tributary_mqtt_acks_total",
 			Help: "PUBACK and PUBREC packets written after the spool committed (or refused) a publish."}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tributary_mqtt_refused_total",
-			Help: "Publishes not stored, by reason: payload, full, closing, error."}, []string{"reason"}),
+			Help: "Publishes not stored, by reason: payload, full, closing, error, not_authorized, topic_too_long."},
+			[]string{"reason"}),
 		unrouted: prometheus.NewCounter(prometheus.CounterOpts{Name: "tributary_mqtt_unrouted_total",
 			Help: "Publishes on topics no route matches, not stored."}),
 		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tributary_mqtt_ack_seconds",
 			Help:    "From queueing a publish with the spool to its durable commit.",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14)}),
+		connects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tributary_mqtt_connects_total",
+			Help: "CONNECTs answered, by result: accepted, bad_credentials, not_authorized, server_busy."},
+			[]string{"result"}),
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tributary_mqtt_connections",
+			Help: "Clients connected now, by listener: tcp, tls, ws."}, []string{"listener"}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "tributary_mqtt_received_bytes_total",
+			Help: "Payload bytes of PUBLISH packets received from clients."}),
+		denied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tributary_mqtt_denied_total",
+			Help: "Publishes and subscriptions the ACL denied, by action: publish, subscribe."},
+			[]string{"action"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tributary_mqtt_limited_total",
+			Help: "Times a limit took effect, by limit: rate (a publish delayed), write_queue (a delivery " +
+				"dropped), retained (a retain flag not kept)."}, []string{"limit"}),
 	}
 	var err error
-	if m.set, err = promreg.Register(reg, m.publishes, m.acks, m.refused, m.unrouted, m.ackLatency); err != nil {
+	if m.set, err = promreg.Register(reg, m.publishes, m.acks, m.refused, m.unrouted, m.ackLatency,
+		m.connects, m.connections, m.bytes, m.denied, m.limited); err != nil {
 		return nil, fmt.Errorf("ingest: register metrics: %w", err)
 	}
 	return m, nil

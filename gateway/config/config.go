@@ -37,22 +37,92 @@ type Config struct {
 
 // MQTT configures the embedded MQTT broker.
 type MQTT struct {
-	// Listen is the TCP listener's host:port; "" turns the broker off.
+	// Listen is the plain TCP listener's host:port; "" turns it off. With
+	// no listener at all (listen, tls.listen, websocket.listen all ""),
+	// the broker is off.
 	Listen string `yaml:"listen"`
-	// AllowAnonymous lets clients connect without credentials. There is no
-	// other way in yet (users and certificates are to come), so keep Listen
-	// on a trusted interface.
+	// TLS is the MQTT-over-TLS listener, with optional client certificates.
+	TLS MQTTTLS `yaml:"tls"`
+	// WebSocket is the MQTT-over-WebSocket listener.
+	WebSocket MQTTWebSocket `yaml:"websocket"`
+	// AllowAnonymous lets clients in without a password or certificate.
 	AllowAnonymous bool `yaml:"allow_anonymous"`
-	// MaxInflight bounds the publishes of one connection waiting for the
-	// spool; it is the Receive Maximum told to MQTT 5 clients.
-	MaxInflight int `yaml:"max_inflight"`
-	// MaxPacketSize bounds one MQTT packet.
-	MaxPacketSize Size `yaml:"max_packet_size"`
+	// PasswordFile holds "username:hash" lines (bcrypt or argon2id; see
+	// `tributary passwd`). Read at start.
+	PasswordFile string `yaml:"password_file"`
+	// ACL confines clients to topics; without rules every client that got
+	// in may publish and subscribe anywhere.
+	ACL []ACLRule `yaml:"acl"`
+	// Limits bound what one client, or all of them, can make the broker hold.
+	Limits MQTTLimits `yaml:"limits"`
 	// Routes map topic templates to streams; the first match wins.
 	Routes []Route `yaml:"routes"`
 	// Unrouted is what happens to a publish no route matches: "drop" (not
 	// stored, counted) or the name of a stream to store it in.
 	Unrouted string `yaml:"unrouted"`
+}
+
+// MQTTTLS configures the MQTT-over-TLS listener.
+type MQTTTLS struct {
+	// Listen is host:port, e.g. 0.0.0.0:8883; "" turns TLS off.
+	Listen string `yaml:"listen"`
+	// CertFile and KeyFile are the server's certificate chain and key (PEM).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile (PEM) turns on client certificates: a client presenting
+	// one signed by these CAs is known by its subject common name, which
+	// stands for its username (in ACLs too).
+	ClientCAFile string `yaml:"client_ca_file"`
+	// RequireClientCert refuses, in the handshake, clients without such a
+	// certificate (mutual TLS only).
+	RequireClientCert bool `yaml:"require_client_cert"`
+}
+
+// MQTTWebSocket configures the MQTT-over-WebSocket listener.
+type MQTTWebSocket struct {
+	// Listen is host:port, e.g. 0.0.0.0:8083; "" turns it off.
+	Listen string `yaml:"listen"`
+	// Path is where clients connect, e.g. ws://host:8083/mqtt.
+	Path string `yaml:"path"`
+	// TLS serves wss with mqtt.tls's certificate and client CAs.
+	TLS bool `yaml:"tls"`
+}
+
+// ACLRule grants users publish and subscribe rights on topic filters.
+type ACLRule struct {
+	// Users the rule applies to: usernames or certificate identities, or
+	// "*" for every client (anonymous ones included).
+	Users []string `yaml:"users"`
+	// Publish and Subscribe are topic filters; {username} and {clientid}
+	// are replaced by the client's own.
+	Publish   []string `yaml:"publish"`
+	Subscribe []string `yaml:"subscribe"`
+}
+
+// MQTTLimits bound the broker's memory and work per client and in all.
+type MQTTLimits struct {
+	// MaxClients bounds sessions: connected clients plus sessions kept for
+	// disconnected ones. A new client id past it is refused (server busy).
+	MaxClients int `yaml:"max_clients"`
+	// MaxInflight bounds the publishes of one connection waiting for the
+	// spool; it is the Receive Maximum told to MQTT 5 clients.
+	MaxInflight int `yaml:"max_inflight"`
+	// MaxPacketSize bounds one MQTT packet.
+	MaxPacketSize Size `yaml:"max_packet_size"`
+	// MaxTopicLength bounds topic names and filters, in bytes.
+	MaxTopicLength int `yaml:"max_topic_length"`
+	// MaxMessageRate throttles each connection to this many publishes a
+	// second (its socket is read no faster); 0: no limit.
+	MaxMessageRate int `yaml:"max_message_rate"`
+	// MaxSessionExpiry caps how long a disconnected client's session is kept.
+	MaxSessionExpiry Duration `yaml:"max_session_expiry"`
+	// MaxWriteQueue bounds the messages waiting for delivery to one
+	// subscriber; past it, deliveries to that subscriber are dropped.
+	MaxWriteQueue int `yaml:"max_write_queue"`
+	// MaxRetained bounds the topics holding a retained message.
+	MaxRetained int `yaml:"max_retained"`
+	// ConnectTimeout bounds the time from a new connection to its CONNECT.
+	ConnectTimeout Duration `yaml:"connect_timeout"`
 }
 
 // Route maps MQTT topics to a stream.

@@ -101,11 +101,22 @@ streams-values.bad.yaml:9: streams[0].priority: must be between -100 and 100, go
 streams-values.bad.yaml:10: streams[1].name: must be 1 to 128 of a-z, A-Z, 0-9, '.', '_', '-'; got "raw data"
 streams-values.bad.yaml:11: streams[1].max_age: invalid duration "-1h": must not be negative`,
 	"hub-with-mqtt.bad.yaml": `hub-with-mqtt.bad.yaml:3: mqtt.listen: not allowed for a hub (edge nodes ingest MQTT); remove it`,
-	"mqtt-routes.bad.yaml": `mqtt-routes.bad.yaml:5: mqtt.max_inflight: must be between 1 and 65535, got 0
-mqtt-routes.bad.yaml:8: mqtt.routes[0].stream: stream "telemetri" is not in streams
-mqtt-routes.bad.yaml:9: mqtt.routes[1]: route "sensors/#/x": # must be the last level
-mqtt-routes.bad.yaml:11: mqtt.routes[2]: route "meters/{id}": key uses {device}, which the topic does not capture
-mqtt-routes.bad.yaml:14: mqtt.unrouted: must be drop or the name of a stream in streams; got "lost+found"`,
+	"mqtt-routes.bad.yaml": `mqtt-routes.bad.yaml:6: mqtt.limits.max_inflight: must be between 1 and 65535, got 0
+mqtt-routes.bad.yaml:9: mqtt.routes[0].stream: stream "telemetri" is not in streams
+mqtt-routes.bad.yaml:10: mqtt.routes[1]: route "sensors/#/x": # must be the last level
+mqtt-routes.bad.yaml:12: mqtt.routes[2]: route "meters/{id}": key uses {device}, which the topic does not capture
+mqtt-routes.bad.yaml:15: mqtt.unrouted: must be drop or the name of a stream in streams; got "lost+found"`,
+	"mqtt-security.bad.yaml": `mqtt-security.bad.yaml:5: mqtt.password_file: password file: open no-such.passwd: no such file or directory
+mqtt-security.bad.yaml:6: mqtt.tls.listen: must be set when other mqtt.tls keys are
+mqtt-security.bad.yaml:9: mqtt.websocket.listen: "127.0.0.1:1883" clashes with another listener (http, grpc or mqtt); use another port
+mqtt-security.bad.yaml:10: mqtt.websocket.tls: needs mqtt.tls.cert_file and key_file; set mqtt.tls.listen and them
+mqtt-security.bad.yaml:12: mqtt.acl[0]: users: name at least one user, or "*" for every client
+mqtt-security.bad.yaml:14: mqtt.acl[1]: publish "a/#/b": '#' must be the last level
+mqtt-security.bad.yaml:17: mqtt.limits.max_clients: must be between 1 and 1000000, got 0
+mqtt-security.bad.yaml:18: mqtt.limits.max_topic_length: must be between 16 and 65535, got 8
+mqtt-security.bad.yaml:19: mqtt.limits.connect_timeout: must be between 1s and 10m0s, got 0s`,
+	"mqtt-tls-files.bad.yaml": `mqtt-tls-files.bad.yaml:4: mqtt.tls: cert_file no-such.crt, key_file no-such.key: open no-such.crt: no such file or directory
+mqtt-tls-files.bad.yaml:8: mqtt.tls.require_client_cert: needs client_ca_file, the CAs that sign client certificates`,
 	"several.bad.yaml": `several.bad.yaml:3: site: must be 1 to 63 of a-z, 0-9 and '-', starting with a letter or digit (e.g. plant-01); got "plant 01"
 several.bad.yaml:4: data_dir: must not be empty; it is the directory where the node keeps its data
 several.bad.yaml:6: http.listen: port must be a number from 0 to 65535, got "http"

@@ -16,9 +16,26 @@ import "time"
 //	grpc.max_recv_msg_size     16MiB               16MiB
 //	shutdown_timeout           10s                 10s
 //	mqtt.listen                127.0.0.1:1883      "" (off)
+//	mqtt.tls.listen            "" (off)            "" (off)
+//	mqtt.tls.cert_file         none                none
+//	mqtt.tls.key_file          none                none
+//	mqtt.tls.client_ca_file    none                none
+//	mqtt.tls.require_client_cert false             false
+//	mqtt.websocket.listen      "" (off)            "" (off)
+//	mqtt.websocket.path        /mqtt               /mqtt
+//	mqtt.websocket.tls         false               false
 //	mqtt.allow_anonymous       false               false
-//	mqtt.max_inflight          1024                1024
-//	mqtt.max_packet_size       256KiB              256KiB
+//	mqtt.password_file         none                none
+//	mqtt.acl                   none (all allowed)  none
+//	mqtt.limits.max_clients    10000               10000
+//	mqtt.limits.max_inflight   1024                1024
+//	mqtt.limits.max_packet_size 256KiB             256KiB
+//	mqtt.limits.max_topic_length 512               512
+//	mqtt.limits.max_message_rate 0 (none)          0 (none)
+//	mqtt.limits.max_session_expiry 1d              1d
+//	mqtt.limits.max_write_queue 1024               1024
+//	mqtt.limits.max_retained   10000               10000
+//	mqtt.limits.connect_timeout 10s                10s
 //	mqtt.routes                none                none
 //	mqtt.unrouted              drop                drop
 //	spool.linger               2ms                 2ms
@@ -57,10 +74,19 @@ func Default(role Role) Config {
 		},
 		ShutdownTimeout: Duration(10 * time.Second),
 		MQTT: MQTT{
-			Listen:        mqttListen,
-			MaxInflight:   1024,
-			MaxPacketSize: 256 * KiB,
-			Unrouted:      "drop",
+			Listen:    mqttListen,
+			WebSocket: MQTTWebSocket{Path: "/mqtt"},
+			Limits: MQTTLimits{
+				MaxClients:       10000,
+				MaxInflight:      1024,
+				MaxPacketSize:    256 * KiB,
+				MaxTopicLength:   512,
+				MaxSessionExpiry: Day,
+				MaxWriteQueue:    1024,
+				MaxRetained:      10000,
+				ConnectTimeout:   Duration(10 * time.Second),
+			},
+			Unrouted: "drop",
 		},
 		Spool: Spool{
 			Linger:        Duration(2 * time.Millisecond),

@@ -2,12 +2,14 @@ package config
 
 import (
 	"fmt"
-	"github.com/tributary-io/tributary/ingest"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tributary-io/tributary/ingest"
 )
 
 // siteRE is what a site id may be: 1 to 63 of a-z, 0-9 and '-', starting
@@ -52,23 +54,49 @@ func (c *Config) validate(inFile func(path string) bool) []FieldError {
 // mqtt checks the broker's settings and that routes name known streams.
 func (v *validator) mqtt(c *Config) {
 	m := c.MQTT
-	if m.Listen == "" {
+	if !m.Enabled() {
 		if len(m.Routes) > 0 {
-			v.add("mqtt.routes", "routes need mqtt.listen; set it, or remove the routes")
+			v.add("mqtt.routes", "routes need mqtt.listen, mqtt.tls.listen or mqtt.websocket.listen; set one, or remove the routes")
 		}
 		return
 	}
 	if c.Role == RoleHub {
-		v.add("mqtt.listen", "not allowed for a hub (edge nodes ingest MQTT); remove it")
+		v.add(m.firstListenPath(), "not allowed for a hub (edge nodes ingest MQTT); remove it")
 		return
 	}
-	if v.listen("mqtt.listen", m.Listen) && (clash(m.Listen, c.HTTP.Listen) || clash(m.Listen, c.GRPC.Listen)) {
-		v.add("mqtt.listen", "%q clashes with http.listen or grpc.listen; use another port", m.Listen)
+	taken := []string{c.HTTP.Listen, c.GRPC.Listen}
+	for _, l := range []struct{ path, addr string }{
+		{"mqtt.listen", m.Listen}, {"mqtt.tls.listen", m.TLS.Listen}, {"mqtt.websocket.listen", m.WebSocket.Listen},
+	} {
+		if l.addr == "" || !v.listen(l.path, l.addr) {
+			continue
+		}
+		if slices.ContainsFunc(taken, func(a string) bool { return clash(l.addr, a) }) {
+			v.add(l.path, "%q clashes with another listener (http, grpc or mqtt); use another port", l.addr)
+		}
+		taken = append(taken, l.addr)
 	}
-	if m.MaxInflight < 1 || m.MaxInflight > 65535 {
-		v.add("mqtt.max_inflight", "must be between 1 and 65535, got %d", m.MaxInflight)
+	v.mqttTLS(m)
+	if m.PasswordFile != "" {
+		if _, err := ingest.LoadPasswordFile(m.PasswordFile); err != nil {
+			v.add("mqtt.password_file", "%v", err)
+		}
 	}
-	v.size("mqtt.max_packet_size", m.MaxPacketSize, KiB, 256*MiB)
+	for i, r := range m.ACL {
+		if err := ingest.CheckACLRule(ingest.ACLRule(r)); err != nil {
+			v.add(fmt.Sprintf("mqtt.acl[%d]", i), "%v", err)
+		}
+	}
+	l := m.Limits
+	v.intRange("mqtt.limits.max_clients", l.MaxClients, 1, 1_000_000)
+	v.intRange("mqtt.limits.max_inflight", l.MaxInflight, 1, 65535)
+	v.size("mqtt.limits.max_packet_size", l.MaxPacketSize, KiB, 256*MiB)
+	v.intRange("mqtt.limits.max_topic_length", l.MaxTopicLength, 16, 65535)
+	v.intRange("mqtt.limits.max_message_rate", l.MaxMessageRate, 0, 1_000_000)
+	v.duration("mqtt.limits.max_session_expiry", l.MaxSessionExpiry, Duration(time.Second), 365*Day)
+	v.intRange("mqtt.limits.max_write_queue", l.MaxWriteQueue, 1, 1_000_000)
+	v.intRange("mqtt.limits.max_retained", l.MaxRetained, 0, 10_000_000)
+	v.duration("mqtt.limits.connect_timeout", l.ConnectTimeout, Duration(time.Second), Duration(10*time.Minute))
 	known := map[string]bool{}
 	for _, s := range c.Streams {
 		known[s.Name] = true
@@ -83,6 +111,38 @@ func (v *validator) mqtt(c *Config) {
 	}
 	if m.Unrouted != "drop" && !known[m.Unrouted] {
 		v.add("mqtt.unrouted", "must be drop or the name of a stream in streams; got %q", m.Unrouted)
+	}
+}
+
+// mqttTLS checks the TLS settings, reading the files they name.
+func (v *validator) mqttTLS(m MQTT) {
+	t := m.TLS
+	if t.Listen == "" {
+		if m.WebSocket.TLS {
+			v.add("mqtt.websocket.tls", "needs mqtt.tls.cert_file and key_file; set mqtt.tls.listen and them")
+		}
+		if t.CertFile != "" || t.KeyFile != "" || t.ClientCAFile != "" || t.RequireClientCert {
+			v.add("mqtt.tls.listen", "must be set when other mqtt.tls keys are")
+		}
+		return
+	}
+	if t.CertFile == "" || t.KeyFile == "" {
+		v.add("mqtt.tls", "cert_file and key_file are required with listen")
+	}
+	if t.RequireClientCert && t.ClientCAFile == "" {
+		v.add("mqtt.tls.require_client_cert", "needs client_ca_file, the CAs that sign client certificates")
+	}
+	if t.CertFile != "" && t.KeyFile != "" {
+		if _, err := m.TLSConfig(); err != nil {
+			v.add("mqtt.tls", "%v", err)
+		}
+	}
+}
+
+// intRange checks that n is in [lo, hi].
+func (v *validator) intRange(path string, n, lo, hi int) {
+	if n < lo || n > hi {
+		v.add(path, "must be between %d and %d, got %d", lo, hi, n)
 	}
 }
 
