@@ -638,3 +638,15 @@ func FuzzReadPacket(f *testing.F) {
 		}
 	})
 }
+
+// An MQTT 5 DISCONNECT may carry a reason code without properties; the
+// carried mochi read it as 0x00 (normal), losing "disconnect with will".
+func TestDisconnectReasonWithoutProperties(t *testing.T) {
+	pk := packets.Packet{ProtocolVersion: 5, FixedHeader: packets.FixedHeader{Type: packets.Disconnect, Remaining: 1}}
+	if err := pk.DisconnectDecode([]byte{0x04}); err != nil {
+		t.Fatal(err)
+	}
+	if pk.ReasonCode != 0x04 {
+		t.Fatalf("reason %#x, want 0x04", pk.ReasonCode)
+	}
+}
