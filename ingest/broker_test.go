@@ -433,3 +433,27 @@ func TestMQTT3PayloadRefusalClosesTheConnection(t *testing.T) {
 		t.Fatalf("want the broker to close the connection, got %v", err)
 	}
 }
+
+// A QoS 2 PUBLISH sent again (DUP) before its PUBREC is stored once, and
+// both copies get a PUBREC.
+func TestQoS2ResendBeforePubrecIsStoredOnce(t *testing.T) {
+	b, sp := testBroker(t, spool.Options{Linger: 50 * time.Millisecond})
+	c := dialRaw(t, b, 5, "qos2-dup")
+	body := append(mqttString("sensors/s/d/v"), 0, 7, 0)
+	body = append(body, "once"...)
+	c.send(0x34, body) // QoS 2
+	c.send(0x3c, body) // DUP, QoS 2, same packet id, well within the linger
+	for i := range 2 {
+		typ, ack := c.read()
+		if typ != 0x50 || binary.BigEndian.Uint16(ack) != 7 || (len(ack) > 2 && ack[2] != 0) {
+			t.Fatalf("answer %d: %#x % x, want a successful PUBREC for 7", i, typ, ack)
+		}
+	}
+	c.send(0x62, []byte{0, 7}) // PUBREL
+	if typ, _ := c.read(); typ != 0x70 {
+		t.Fatalf("got %#x, want PUBCOMP", typ)
+	}
+	if n := storedCount(t, sp); n != 1 {
+		t.Fatalf("%d records stored, want 1", n)
+	}
+}

@@ -23,8 +23,9 @@ type conn struct {
 	slots   chan struct{} // cap MaxInflight: a publish holds one until answered
 
 	mu      sync.Mutex
-	queue   []*pending // publish order
-	running bool       // an acker is answering queue
+	queue   []*pending          // publish order
+	running bool                // an acker is answering queue
+	qos2    map[uint16]*pending // QoS 2 publishes not answered yet, by packet id
 }
 
 // What became of a publish.
@@ -43,6 +44,7 @@ type pending struct {
 	final  bool         // kindRefused: sending it again cannot help
 	reason string       // kindRefused: the metric's reason label
 	err    error        // kindStored: the spool's result
+	dupOf  *pending     // a QoS 2 resend of this earlier publish, not stored again
 	queued time.Time
 	done   chan struct{}
 }
@@ -111,8 +113,44 @@ func (b *Broker) runAcker(c *conn) {
 	}
 }
 
+// dupQoS2 registers a QoS 2 publish until it is answered, and returns the
+// earlier publish with the same packet id if there is one: then p is that
+// one sent again (DUP) before its PUBREC went out. Once the PUBREC is out,
+// mochi itself recognises resends (its in-flight PUBREC).
+func (c *conn) dupQoS2(p *pending) *pending {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if orig := c.qos2[p.pk.PacketID]; orig != nil {
+		return orig
+	}
+	if c.qos2 == nil {
+		c.qos2 = map[uint16]*pending{}
+	}
+	c.qos2[p.pk.PacketID] = p
+	return nil
+}
+
+// answeredQoS2 forgets a QoS 2 publish once answered.
+func (c *conn) answeredQoS2(p *pending) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.qos2[p.pk.PacketID] == p {
+		delete(c.qos2, p.pk.PacketID)
+	}
+	if len(c.qos2) == 0 {
+		c.qos2 = nil
+	}
+}
+
 // complete answers one publish whose outcome is known.
 func (b *Broker) complete(c *conn, p *pending) {
+	if o := p.dupOf; o != nil {
+		b.completeDup(c, p, o)
+		return
+	}
+	if p.pk.FixedHeader.Qos == 2 {
+		defer c.answeredQoS2(p)
+	}
 	if p.kind == kindStored && p.err == nil {
 		b.m.ackLatency.Observe(time.Since(p.queued).Seconds())
 	}
@@ -138,6 +176,23 @@ func (b *Broker) complete(c *conn, p *pending) {
 		c.cl.Stop(fmt.Errorf("publish refused: %s", code.Reason))
 	}
 	// MQTT 3.1.1, transient: no ack; the client sends it again.
+}
+
+// completeDup answers a QoS 2 resend as its original was answered (the
+// original came first, so its answer is out), without storing or
+// delivering it again.
+func (b *Broker) completeDup(c *conn, p, orig *pending) {
+	code := packets.CodeSuccess
+	switch {
+	case orig.kind == kindRefused:
+		code = orig.code
+	case orig.kind == kindStored && orig.err != nil:
+		code = codeFor(orig.err)
+	}
+	if code.Code >= packets.ErrUnspecifiedError.Code && c.cl.Properties.ProtocolVersion != 5 {
+		return // MQTT 3.1.1: as for the original, no ack (or it was disconnected)
+	}
+	b.answer(c, p.pk, code)
 }
 
 // answer writes a publish's PUBACK (QoS 1) or PUBREC (QoS 2) with a reason

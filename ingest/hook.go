@@ -164,12 +164,18 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 			p.finish()
 		}
 	}
+	if pk.FixedHeader.Qos == 2 && p.kind == kindStored {
+		if orig := c.dupQoS2(p); orig != nil {
+			p.dupOf = orig
+			p.finish()
+		}
+	}
 	// Every publish, stored or not, is answered by the acker in the order
 	// it came.
 	if !b.enqueue(c, p) {
 		return pk, packets.ErrRejectPacket
 	}
-	if p.kind == kindStored {
+	if p.kind == kindStored && p.dupOf == nil {
 		err := b.app.AppendAsync(b.ctx, stream, []spool.Record{rec}, func(r spool.Result) {
 			p.err = r.Err
 			p.finish()
