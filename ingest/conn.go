@@ -79,9 +79,14 @@ func (b *Broker) lookup(cl *mqtt.Client) *conn {
 // the acker if none runs. False if the broker is closing.
 func (b *Broker) enqueue(c *conn, p *pending) bool {
 	select {
-	case c.slots <- struct{}{}: // a full queue holds the read loop: backpressure
-	case <-b.ctx.Done():
-		return false
+	case c.slots <- struct{}{}:
+	default: // MaxInflight reached: hold the read loop until acks go out (backpressure)
+		b.m.limited.WithLabelValues("inflight").Inc()
+		select {
+		case c.slots <- struct{}{}:
+		case <-b.ctx.Done():
+			return false
+		}
 	}
 	c.mu.Lock()
 	c.queue = append(c.queue, p)

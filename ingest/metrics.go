@@ -48,8 +48,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Publishes and subscriptions the ACL denied, by action: publish, subscribe."},
 			[]string{"action"}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tributary_mqtt_limited_total",
-			Help: "Times a limit took effect, by limit: rate (a publish delayed), write_queue (a delivery " +
-				"dropped), retained (a retain flag not kept)."}, []string{"limit"}),
+			Help: "Times a limit took effect, by limit: rate (a publish delayed), inflight (a connection's " +
+				"reads held until acks went out), write_queue (a delivery dropped), retained (a retain flag not kept)."}, []string{"limit"}),
 	}
 	var err error
 	if m.set, err = promreg.Register(reg, m.publishes, m.acks, m.refused, m.unrouted, m.ackLatency,

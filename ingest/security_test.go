@@ -502,3 +502,26 @@ func TestRateLimitThrottles(t *testing.T) {
 		t.Fatalf("%d stored, want %d: throttling must not lose messages", n2, n)
 	}
 }
+
+// Past MaxInflight the connection is not read until acks go out: every
+// publish is still answered, in order, and the wait is counted.
+func TestMaxInflightHoldsTheReader(t *testing.T) {
+	sp := testSpool(t, spool.Options{Linger: 20 * time.Millisecond})
+	b := startBroker(t, sp, Options{AllowAnonymous: true, MaxInflight: 4})
+	c, _ := connectRaw(t, b.Addr(), 5, "held", "", "")
+	const n = 40
+	for i := 1; i <= n; i++ {
+		c.publish(5, "sensors/s/d/v", uint16(i), "x")
+	}
+	for i := 1; i <= n; i++ {
+		if typ, body := c.read(); typ != 0x40 || binary.BigEndian.Uint16(body) != uint16(i) {
+			t.Fatalf("ack %d: %#x % x", i, typ, body)
+		}
+	}
+	if got := testutil.ToFloat64(b.m.limited.WithLabelValues("inflight")); got == 0 {
+		t.Fatal("the in-flight limit was never counted")
+	}
+	if got := storedCount(t, sp); got != n {
+		t.Fatalf("%d stored, want %d", got, n)
+	}
+}
