@@ -46,6 +46,7 @@ func commands() []command {
 		{"hub", "run a hub: tributary hub -c FILE", runNode("hub")},
 		{"config", "check a config file: tributary config validate -c FILE", runConfig},
 		{"spool", "inspect a spool: tributary spool check|stat --dir DIR", runSpool},
+		{"token", "make an ingest token: tributary token new NAME [--streams a,b]", runToken},
 		{"version", "print the version, commit, Go version and platform", runVersion},
 	}
 }
