@@ -13,7 +13,9 @@ GOLANGCI_LINT ?= $(shell $(GO) env GOPATH)/bin/golangci-lint
 # The platforms `make cross` builds: GOOS/GOARCH[/GOARM].
 PLATFORMS := linux/amd64 linux/arm64 linux/arm/7
 
-PROTOS := $(wildcard api/tributary/v1/*.proto)
+# node.proto first: the merged OpenAPI file takes its title and description
+# from the first file, and node.proto holds the package's comment.
+PROTOS := api/tributary/v1/node.proto $(filter-out api/tributary/v1/node.proto,$(wildcard api/tributary/v1/*.proto))
 
 .PHONY: help build cross test lint lint-install generate clean
 

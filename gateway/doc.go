@@ -13,9 +13,21 @@
 //     (readiness: 200 once every component is ready, 503 with the reasons
 //     otherwise and from the moment shutdown begins), /metrics (Prometheus, with
 //     Go and process collectors and tributary_build_info), and the REST API
-//     under /v1/ (grpc-gateway, served in-process).
+//     under /v1/ (grpc-gateway, served in-process), with HTTP ingest on an
+//     edge node (POST /v1/streams/{stream}/records: JSON, or NDJSON bulk).
+//     tributary_http_requests_total counts every request by code and route.
 //   - gRPC: the public API (api/tributary/v1), the standard grpc.health.v1
 //     service, and server reflection.
+//
+// Ingest over HTTP and gRPC (ingest.API) is edge-only: a hub registers no
+// IngestService, so gRPC clients get UNIMPLEMENTED and REST clients 404,
+// rather than a service that would refuse every call. The REST gateway
+// uses ingest's JSON marshaler (for application/json and every other
+// content type, so that `curl -d` works) and error handler (a full stream
+// is 503 with Retry-After, a too large body 413); the records route is
+// also registered on the node's own mux, in front of the gateway, so that
+// the bearer token is checked and the body limited before anything is
+// read, and so that NDJSON is streamed rather than decoded by the gateway.
 //
 // gateway is the only package that knows every other one: it turns the config
 // into each component's Options, starts components in order and stops them in

@@ -31,6 +31,9 @@ func (n *Node) newGRPCServer() *grpc.Server {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: clientMinPing, PermitWithoutStream: true}),
 	)
 	tributaryv1.RegisterNodeServiceServer(s, &nodeService{n: n})
+	if n.api != nil {
+		tributaryv1.RegisterIngestServiceServer(s, n.api)
+	}
 	healthpb.RegisterHealthServer(s, n.health)
 	reflection.Register(s)
 	return s
@@ -45,6 +48,9 @@ func (n *Node) setServing(ok bool) {
 	}
 	n.health.SetServingStatus("", st)
 	n.health.SetServingStatus(tributaryv1.NodeService_ServiceDesc.ServiceName, st)
+	if n.api != nil {
+		n.health.SetServingStatus(tributaryv1.IngestService_ServiceDesc.ServiceName, st)
+	}
 }
 
 // nodeService implements tributary.v1.NodeService.

@@ -12,16 +12,39 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	tributaryv1 "github.com/tributary-io/tributary/api/tributary/v1"
+	"github.com/tributary-io/tributary/ingest"
 )
 
-// newHTTPHandler routes /healthz, /readyz and /metrics, and hands everything
-// else to the REST gateway.
+// newHTTPHandler routes /healthz, /readyz and /metrics, hands the REST API
+// to the REST gateway, and counts every request by code and route.
+//
+// The REST gateway decodes JSON with ingest's marshaler, which reads an
+// Append body itself (a record value is a JSON object kept verbatim, or
+// base64), for application/json and for any other content type, so that
+// `curl -d` works; its error handler answers a full stream with 503 and
+// Retry-After, and a too large request with 413. The ingest route is
+// registered here too, in front of the gateway: it checks the token before
+// the body is read, limits the body, and serves the NDJSON bulk form.
 func (n *Node) newHTTPHandler() (http.Handler, error) {
-	rest := runtime.NewServeMux()
+	m := ingest.NewRESTMarshaler()
+	rest := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, m),
+		runtime.WithMarshalerOption("application/json", m),
+		runtime.WithErrorHandler(ingest.HTTPErrorHandler),
+	)
 	if err := tributaryv1.RegisterNodeServiceHandlerServer(context.Background(), rest, &nodeService{n: n}); err != nil {
 		return nil, fmt.Errorf("register REST handlers: %w", err)
 	}
 	mux := http.NewServeMux()
+	// The API's routes are listed, though the gateway routes them itself,
+	// so that the request counter can name them.
+	mux.Handle("GET /v1/node", rest)
+	if n.api != nil {
+		if err := tributaryv1.RegisterIngestServiceHandlerServer(context.Background(), rest, n.api); err != nil {
+			return nil, fmt.Errorf("register REST handlers: %w", err)
+		}
+		mux.Handle(ingest.RecordsPattern, n.api.RecordsHandler(rest))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -32,7 +55,7 @@ func (n *Node) newHTTPHandler() (http.Handler, error) {
 		EnableOpenMetrics: true,
 	}))
 	mux.Handle("/", rest)
-	return mux, nil
+	return n.countRequests(mux), nil
 }
 
 // readiness is a set of named checks; the node is ready when every check is

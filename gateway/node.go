@@ -36,9 +36,11 @@ type Node struct {
 	httpLn   net.Listener
 	grpcLn   net.Listener
 	health   *health.Server
-	spool    *spool.Spool   // set by Start
-	mqtt     *ingest.Broker // set by Start when the config has an MQTT listener
-	serveErr chan error     // one send per listener whose Serve failed
+	spool    *spool.Spool           // set by Start
+	mqtt     *ingest.Broker         // set by Start when the config has an MQTT listener
+	api      *ingest.API            // the HTTP/gRPC ingest API; nil on a hub
+	requests *prometheus.CounterVec // tributary_http_requests_total
+	serveErr chan error             // one send per listener whose Serve failed
 	wg       sync.WaitGroup
 	stopping atomic.Bool
 }
@@ -58,6 +60,13 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		serveErr: make(chan error, 2),
 	}
 	n.reg = newRegistry(cfg)
+	var err error
+	if n.requests, err = newHTTPMetrics(n.reg); err != nil {
+		return nil, err
+	}
+	if n.api, err = n.newIngestAPI(); err != nil {
+		return nil, err
+	}
 	n.health = health.NewServer()
 	n.setServing(false)
 	n.grpcSrv = n.newGRPCServer()
@@ -113,6 +122,9 @@ func (n *Node) Start() error {
 	n.serve("grpc", func() error { return n.grpcSrv.Serve(grpcLn) })
 	n.ready.set("serving", nil)
 	n.setServing(true)
+	if n.api != nil && !n.cfg.HTTP.AllowAnonymous && n.cfg.HTTP.TokensFile == "" {
+		n.log.Warn("ingest over HTTP and gRPC refuses every request: set http.tokens_file, or http.allow_anonymous")
+	}
 	n.log.Info("node started", "site", n.cfg.Site, "data_dir", n.cfg.DataDir, "spool_epoch", sp.Epoch(), "streams", len(n.cfg.Streams),
 		"http", n.HTTPAddr().String(), "grpc", n.GRPCAddr().String(), "mqtt", n.MQTTAddr(),
 		"mqtt_tls", n.MQTTListenerAddr(ingest.ListenerTLS), "mqtt_ws", n.MQTTListenerAddr(ingest.ListenerWS))

@@ -75,6 +75,11 @@ func (t *Txn) add(stream string, p int, recs []Record) *Txn {
 	return t
 }
 
+// RecordSize is what a record counts against MaxBatchBytes (and the
+// appended-bytes metric): its key, value and headers with their framing. A
+// producer that splits a long input into commits sizes them with it.
+func RecordSize(r *Record) int { return recordSize(r) }
+
 // recordSize is a record's size as the batch codec frames it, near enough
 // for budgets and batching.
 func recordSize(r *Record) int {

@@ -10,6 +10,7 @@ import (
 	"github.com/tributary-io/tributary/gateway"
 	"github.com/tributary-io/tributary/gateway/config"
 	"github.com/tributary-io/tributary/internal/buildinfo"
+	"github.com/tributary-io/tributary/internal/tokens"
 )
 
 // finish reports err on stderr (unless it is a help request) and returns the
@@ -58,8 +59,14 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if *path == "" {
 		return finish(stderr, usageError{errors.New("config validate: -c FILE is required")})
 	}
-	if _, err := config.Load(*path); err != nil {
+	cfg, err := config.Load(*path)
+	if err != nil {
 		return finish(stderr, usageError{err})
+	}
+	if f := cfg.HTTP.TokensFile; f != "" { // as the node will read it at startup
+		if _, err := tokens.Load(f); err != nil {
+			return finish(stderr, usageError{fmt.Errorf("http.tokens_file: %w", err)})
+		}
 	}
 	fmt.Fprintln(stdout, "ok")
 	return exitOK

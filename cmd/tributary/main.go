@@ -47,6 +47,7 @@ func commands() []command {
 		{"config", "check a config file: tributary config validate -c FILE", runConfig},
 		{"spool", "inspect a spool: tributary spool check|stat --dir DIR", runSpool},
 		{"passwd", "set an MQTT user's password: tributary passwd -f FILE -u USER", runPasswd},
+		{"token", "make an ingest token: tributary token new NAME [--streams a,b]", runToken},
 		{"version", "print the version, commit, Go version and platform", runVersion},
 	}
 }

@@ -112,21 +112,7 @@ func TestNodeServesAndStopsOnSignal(t *testing.T) {
 		t.Run(role, func(t *testing.T) {
 			cfg := fmt.Sprintf("role: %s\n%sdata_dir: %s\nhttp:\n  listen: 127.0.0.1:0\ngrpc:\n  listen: 127.0.0.1:0\n",
 				role, map[string]string{"edge": "site: plant-01\nmqtt:\n  listen: 127.0.0.1:0\n"}[role], filepath.Join(t.TempDir(), "data"))
-			cmd := exec.Command(binary, role, "-c", writeFile(t, role+".yaml", cfg), "--log-format", "json")
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = cmd.Process.Kill() })
-			logs := bufio.NewScanner(stderr)
-			httpAddr := startedAddr(t, logs)
-			go func() { // keep draining the logs so the node never blocks on them
-				for logs.Scan() {
-				}
-			}()
+			cmd, httpAddr := startBinary(t, role, cfg)
 
 			for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ok", "/metrics": `tributary_build_info{`} {
 				resp, err := http.Get("http://" + httpAddr + path)
@@ -155,6 +141,29 @@ func TestNodeServesAndStopsOnSignal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startBinary runs the binary as a node of role with the config text cfg,
+// waits until it has started, and returns it and its HTTP address. The
+// test's cleanup kills it if it still runs.
+func startBinary(t *testing.T, role, cfg string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(binary, role, "-c", writeFile(t, role+".yaml", cfg), "--log-format", "json")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	logs := bufio.NewScanner(stderr)
+	httpAddr := startedAddr(t, logs)
+	go func() { // keep draining the logs so the node never blocks on them
+		for logs.Scan() {
+		}
+	}()
+	return cmd, httpAddr
 }
 
 // startedAddr reads JSON log lines until the "node started" one and returns

@@ -19,7 +19,8 @@ type Config struct {
 	Site string `yaml:"site"`
 	// DataDir holds everything the node stores. It is created if missing.
 	DataDir string `yaml:"data_dir"`
-	// HTTP is the listener for health, readiness, metrics and the REST API.
+	// HTTP is the listener for health, readiness, metrics and the REST API,
+	// and the settings of the ingest API (which gRPC serves too).
 	HTTP HTTP `yaml:"http"`
 	// GRPC is the listener for the gRPC API, health service and reflection.
 	GRPC GRPC `yaml:"grpc"`
@@ -179,6 +180,20 @@ type HTTP struct {
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
 	// MaxHeaderBytes bounds the size of request headers.
 	MaxHeaderBytes Size `yaml:"max_header_bytes"`
+	// MaxBodyBytes bounds the body of one JSON ingest request (POST
+	// /v1/streams/{stream}/records); a larger one is answered 413.
+	MaxBodyBytes Size `yaml:"max_body_bytes"`
+	// MaxBulkBytes bounds the body of one NDJSON bulk ingest request, which
+	// is streamed, not held in memory.
+	MaxBulkBytes Size `yaml:"max_bulk_bytes"`
+	// TokensFile is the file of bearer tokens let into the ingest API (HTTP
+	// and gRPC): one "NAME SHA256HEX STREAMS" a line, as `tributary token
+	// new` prints. A relative path is taken from the directory the node is
+	// started in; it is read at startup. Edge nodes only.
+	TokensFile string `yaml:"tokens_file"`
+	// AllowAnonymous lets ingest requests without a token write to every
+	// stream. Edge nodes only.
+	AllowAnonymous bool `yaml:"allow_anonymous"`
 }
 
 // GRPC configures the gRPC listener.

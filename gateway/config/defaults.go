@@ -12,6 +12,10 @@ import "time"
 //	http.listen                127.0.0.1:8080      127.0.0.1:8090
 //	http.read_header_timeout   10s                 10s
 //	http.max_header_bytes      64KiB               64KiB
+//	http.max_body_bytes        4MiB                4MiB
+//	http.max_bulk_bytes        256MiB              256MiB
+//	http.tokens_file           "" (none)           ""; not allowed
+//	http.allow_anonymous       false               false; not allowed
 //	grpc.listen                127.0.0.1:9090      127.0.0.1:9091
 //	grpc.max_recv_msg_size     16MiB               16MiB
 //	shutdown_timeout           10s                 10s
@@ -67,6 +71,8 @@ func Default(role Role) Config {
 			Listen:            httpListen,
 			ReadHeaderTimeout: Duration(10 * time.Second),
 			MaxHeaderBytes:    64 * KiB,
+			MaxBodyBytes:      4 * MiB,
+			MaxBulkBytes:      256 * MiB,
 		},
 		GRPC: GRPC{
 			Listen:         grpcListen,
