@@ -93,15 +93,17 @@ func TestCrashIngest(t *testing.T) {
 	}
 	dir := t.TempDir()
 	led := &crashLedger{sent: map[crashConn]int{}, acked: map[crashConn][]int{}}
-	acked, stored := 0, 0
+	acked := 0
+	check := newCrashCheck()
 	for cycle := range *ingestCrashCycles {
-		n := runIngestCrashCycle(t, dir, cycle, led)
-		acked += n
-		stored = len(verifyCrashSpool(t, dir, led))
+		acked += runIngestCrashCycle(t, dir, cycle, led)
+		verifyCrashSpool(t, dir, led, check) // what the cycle added
 		if t.Failed() {
 			t.Fatalf("cycle %d failed (see above)", cycle)
 		}
 	}
+	check = newCrashCheck()
+	stored := verifyCrashSpool(t, dir, led, check) // all of it again
 	// The checks pass trivially on an empty spool. Each kill comes after a
 	// first PUBACK; make sure there were many in all.
 	if acked < 50**ingestCrashCycles {
@@ -301,9 +303,10 @@ func done(tok paho.Token) bool {
 	}
 }
 
-// verifyCrashSpool checks the spool in dir, with the spool's own check and
-// against led, and returns its records.
-func verifyCrashSpool(t *testing.T, dir string, led *crashLedger) []storedRecord {
+// verifyCrashSpool checks the spool in dir with the spool's own check, and
+// the records check has not seen yet against led. It returns how many
+// records the stream holds.
+func verifyCrashSpool(t *testing.T, dir string, led *crashLedger, check *crashCheck) int {
 	t.Helper()
 	r, err := spool.CheckDir(dir)
 	if err != nil {
@@ -312,8 +315,9 @@ func verifyCrashSpool(t *testing.T, dir string, led *crashLedger) []storedRecord
 	for _, p := range r.Problems {
 		t.Errorf("CheckDir after kill: %s", p)
 	}
-	recs := readCrashStream(t, dir)
-	problems := checkCrashRecords(led, recs)
+	recs, next := readCrashStream(t, dir, check.from)
+	check.from = next
+	problems := check.check(led, recs)
 	for i, p := range problems {
 		if i == 20 {
 			t.Errorf("… and %d more problems", len(problems)-i)
@@ -321,10 +325,16 @@ func verifyCrashSpool(t *testing.T, dir string, led *crashLedger) []storedRecord
 		}
 		t.Error(p)
 	}
-	return recs
+	stored := 0
+	for _, n := range next {
+		stored += int(n)
+	}
+	return stored
 }
 
-func readCrashStream(t *testing.T, dir string) []storedRecord {
+// readCrashStream returns the records of each partition from offset from[p]
+// on, and each partition's next offset.
+func readCrashStream(t *testing.T, dir string, from [crashPartitions]uint64) ([]storedRecord, [crashPartitions]uint64) {
 	t.Helper()
 	sp, err := spool.Open(dir, spool.Options{})
 	if err != nil {
@@ -332,12 +342,17 @@ func readCrashStream(t *testing.T, dir string) []storedRecord {
 	}
 	defer sp.Close()
 	var out []storedRecord
+	var nexts [crashPartitions]uint64
 	for p := range crashPartitions {
 		_, next, err := sp.Offsets(crashStream, p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for from := uint64(0); from < next; {
+		if next < from[p] {
+			t.Fatalf("partition %d ends at %d, it held up to %d before the kill", p, next, from[p])
+		}
+		nexts[p] = next
+		for from := from[p]; from < next; {
 			entries, err := sp.Read(crashStream, p, from, 1<<20)
 			if err != nil {
 				t.Fatalf("read %d/%d: %v", p, from, err)
@@ -365,15 +380,26 @@ func readCrashStream(t *testing.T, dir string) []storedRecord {
 			}
 		}
 	}
-	return out
+	return out, nexts
 }
 
-// checkCrashRecords compares the records of the crash stream, in partition
-// and offset order, with what the clients sent and saw acknowledged.
-func checkCrashRecords(led *crashLedger, recs []storedRecord) []string {
+// crashCheck follows the crash stream as it grows: the offsets up to which
+// it has checked each partition, and per connection the sequence number
+// expected next.
+type crashCheck struct {
+	from [crashPartitions]uint64
+	next map[crashConn]int
+}
+
+func newCrashCheck() *crashCheck { return &crashCheck{next: map[crashConn]int{}} }
+
+// check compares the records that follow those already checked (in
+// partition and offset order) with what the clients sent, then every
+// acknowledged publish with what the stream holds.
+func (k *crashCheck) check(led *crashLedger, recs []storedRecord) []string {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	next := map[crashConn]int{} // per connection, the sequence number expected next
+	next := k.next
 	for _, r := range recs {
 		at := fmt.Sprintf("record %d/%d %q", r.partition, r.offset, r.v)
 		f := strings.Fields(r.v)
@@ -418,8 +444,13 @@ func TestCrashCheckCatches(t *testing.T) {
 		return storedRecord{partition: spool.Partition([]byte(c.key()), crashPartitions), offset: off, key: c.key(), topic: c.topic(), v: c.payload(seq)}
 	}
 	good := []storedRecord{rec(c0, 0, 0), rec(c0, 1, 1), rec(c0, 2, 2), rec(c1, 0, 0)}
-	if p := checkCrashRecords(led, good); len(p) != 0 {
+	check := newCrashCheck()
+	if p := check.check(led, good); len(p) != 0 {
 		t.Fatalf("sound records reported: %q", p)
+	}
+	// A check that follows the stream remembers what it saw.
+	if p := check.check(led, []storedRecord{rec(c0, 2, 3)}); len(p) == 0 {
+		t.Error("stored again in a later cycle: not caught")
 	}
 	wrongKey := rec(c1, 1, 1)
 	wrongKey.key = "c0"
@@ -434,7 +465,7 @@ func TestCrashCheckCatches(t *testing.T) {
 		"foreign payload":    {rec(c0, 0, 0), rec(c0, 1, 1), rec(c1, 0, 0), {v: "0 1 01"}},
 		"key from elsewhere": {rec(c0, 0, 0), rec(c0, 1, 1), rec(c1, 0, 0), wrongKey},
 	} {
-		if p := checkCrashRecords(led, recs); len(p) == 0 {
+		if p := newCrashCheck().check(led, recs); len(p) == 0 {
 			t.Errorf("%s: not caught", name)
 		}
 	}
