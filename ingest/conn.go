@@ -120,13 +120,18 @@ func (b *Broker) runAcker(c *conn) {
 
 // dupQoS2 registers a QoS 2 publish until it is answered, and returns the
 // earlier publish with the same packet id if there is one: then p is that
-// one sent again (DUP) before its PUBREC went out. Once the PUBREC is out,
-// mochi itself recognises resends (its in-flight PUBREC).
+// one sent again (DUP). Once the PUBREC is out, mochi itself answers
+// resends from its in-flight PUBREC; but a resend that passed mochi's check
+// just before the PUBREC went out is caught here too, as answeredQoS2
+// removes an id only after answer has put its PUBREC in flight.
 func (c *conn) dupQoS2(p *pending) *pending {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if orig := c.qos2[p.pk.PacketID]; orig != nil {
 		return orig
+	}
+	if ack, ok := c.cl.State.Inflight.Get(p.pk.PacketID); ok && ack.FixedHeader.Type == packets.Pubrec {
+		return answeredQoS2
 	}
 	if c.qos2 == nil {
 		c.qos2 = map[uint16]*pending{}
@@ -135,8 +140,11 @@ func (c *conn) dupQoS2(p *pending) *pending {
 	return nil
 }
 
-// answeredQoS2 forgets a QoS 2 publish once answered.
-func (c *conn) answeredQoS2(p *pending) {
+// answeredQoS2 stands for a QoS 2 publish already stored and answered.
+var answeredQoS2 = &pending{kind: kindStored}
+
+// forgetQoS2 forgets a QoS 2 publish once answered.
+func (c *conn) forgetQoS2(p *pending) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.qos2[p.pk.PacketID] == p {
@@ -154,7 +162,7 @@ func (b *Broker) complete(c *conn, p *pending) {
 		return
 	}
 	if p.pk.FixedHeader.Qos == 2 {
-		defer c.answeredQoS2(p)
+		defer c.forgetQoS2(p)
 	}
 	if p.kind == kindStored && p.err == nil {
 		b.m.ackLatency.Observe(time.Since(p.queued).Seconds())
