@@ -480,9 +480,9 @@ func waitClients(t *testing.T, b *Broker, n int) {
 
 func TestRateLimitThrottles(t *testing.T) {
 	sp := testSpool(t, spool.Options{})
-	b := startBroker(t, sp, Options{AllowAnonymous: true, MaxMessageRate: 100})
+	b := startBroker(t, sp, Options{AllowAnonymous: true, MaxMessageRate: 20})
 	c, _ := connectRaw(t, b.Addr(), 5, "fast", "", "")
-	const n = 250 // 100 in the first second's burst, then 100 a second
+	const n = 50 // 20 in the first second's burst, then 20 a second: at least 1.5 s
 	start := time.Now()
 	for i := 1; i <= n; i++ {
 		c.publish(5, "sensors/s/d/v", uint16(i), "x")
@@ -493,10 +493,10 @@ func TestRateLimitThrottles(t *testing.T) {
 		}
 	}
 	if d := time.Since(start); d < 1400*time.Millisecond {
-		t.Fatalf("%d publishes at 100/s took %v; the limit did not hold", n, d)
+		t.Fatalf("%d publishes at 20/s took %v; the limit did not hold", n, d)
 	}
-	if got := testutil.ToFloat64(b.m.limited.WithLabelValues("rate")); got < 100 {
-		t.Fatalf("rate limit counted %v times, want >= 100", got)
+	if got := testutil.ToFloat64(b.m.limited.WithLabelValues("rate")); got == 0 {
+		t.Fatal("the rate limit was never counted")
 	}
 	if n2 := storedCount(t, sp); n2 != n {
 		t.Fatalf("%d stored, want %d: throttling must not lose messages", n2, n)
