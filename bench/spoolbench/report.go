@@ -70,7 +70,7 @@ func (r *report) runLimits(w *workload, out io.Writer) (err error) {
 	if r.Zstd, err = measureZstd(r.cfg, w); err != nil {
 		return err
 	}
-	r.limitsTable().print(out)
+	r.limitsTable().Print(out)
 	return nil
 }
 
@@ -85,7 +85,7 @@ func (r *report) runThroughput(w *workload, out io.Writer) (err error) {
 			r.Throughput.Rows[i].VsRaw = r.Throughput.Rows[i].Rate.Median / raw
 		}
 	}
-	r.throughputTable().print(out)
+	r.throughputTable().Print(out)
 	return nil
 }
 
@@ -94,7 +94,7 @@ func (r *report) runLatency(w *workload, out io.Writer) (err error) {
 	if r.Latency, err = measureLatency(r.cfg, w); err != nil {
 		return err
 	}
-	r.latencyTable().print(out)
+	r.latencyTable().Print(out)
 	return nil
 }
 
@@ -104,7 +104,7 @@ func (r *report) runVolume(w *workload, out io.Writer) (err error) {
 		return err
 	}
 	for _, t := range r.volumeTables() {
-		t.print(out)
+		t.Print(out)
 	}
 	return nil
 }

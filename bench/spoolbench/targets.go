@@ -1,6 +1,10 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tributary-io/tributary/bench/internal/figure"
+)
 
 // The targets, one per section 2 to 6.
 
@@ -42,11 +46,11 @@ func (r *report) verdicts() []verdict {
 			v = row.Rate.Median / raw
 		}
 		out = append(out, judge(2, fmt.Sprintf("async, 256 producers ≥ %.1f× raw bbolt puts", targetAsyncVsRaw), v, v >= 0, v >= targetAsyncVsRaw,
-			fmt.Sprintf("%s vs %s = %s", rate(row.Rate.Median), rate(raw), ratio(row.Rate.Median, raw))))
+			fmt.Sprintf("%s vs %s = %s", figure.Rate(row.Rate.Median), figure.Rate(raw), figure.Ratio(row.Rate.Median, raw))))
 	}
 	if l := r.Latency; l != nil {
 		out = append(out, judge(3, fmt.Sprintf("p99 ≤ %.0f ms at %d records/s", targetP99Ms, l.OfferedPerS), l.P99Ms.Median, true,
-			l.P99Ms.Median <= targetP99Ms, "p99 "+msStr(l.P99Ms.Median)))
+			l.P99Ms.Median <= targetP99Ms, "p99 "+figure.MsStr(l.P99Ms.Median)))
 	}
 	return append(out, r.volumeVerdicts()...)
 }
@@ -68,11 +72,11 @@ func (r *report) volumeVerdicts() []verdict {
 	}
 	if r.has(5) {
 		out = append(out, judge(5, "sequential read+decode ≥ 1M records/s", v.ReadRate.Median, true,
-			v.ReadRate.Median >= targetReadPerS, rate(v.ReadRate.Median)))
+			v.ReadRate.Median >= targetReadPerS, figure.Rate(v.ReadRate.Median)))
 	}
 	if r.has(6) {
 		out = append(out, judge(6, fmt.Sprintf("open with %s records stored < 1 s", count(v.Records)), v.OpenMs.Median, true,
-			v.OpenMs.Median < targetOpenMs, msStr(v.OpenMs.Median)))
+			v.OpenMs.Median < targetOpenMs, figure.MsStr(v.OpenMs.Median)))
 	}
 	return out
 }
