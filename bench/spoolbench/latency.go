@@ -243,7 +243,7 @@ func (r *report) latencyTable() *figure.Table {
 	t.Note("the spool's Linger (default 2 ms) adds up to that much to a commit that starts with an idle queue")
 	for _, v := range r.verdicts() {
 		if v.Section == 3 {
-			t.Note("%s", v.line())
+			t.Note("%s", v.Line())
 		}
 	}
 	return t

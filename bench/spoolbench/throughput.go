@@ -155,7 +155,7 @@ func (r *report) throughputTable() *figure.Table {
 	t.Note("CPU-s counts the whole process: spool and load generator")
 	for _, v := range r.verdicts() {
 		if v.Section == 2 {
-			t.Note("%s", v.line())
+			t.Note("%s", v.Line())
 		}
 	}
 	return t

@@ -27,7 +27,7 @@ func (r *report) volumeTables() []*figure.Table {
 func (r *report) noteVerdict(t *figure.Table, n int) {
 	for _, v := range r.verdicts() {
 		if v.Section == n {
-			t.Note("%s", v.line())
+			t.Note("%s", v.Line())
 		}
 	}
 }
