@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/tributary-io/tributary/bench/internal/figure"
 )
 
 // Section 1a: how long the disk takes to make 4 KiB durable.
@@ -16,14 +18,14 @@ const pageSize = 4096
 // two patterns: appending a new block (as a growing log does) and
 // rewriting a block in place (as bbolt's meta page is).
 type syncResult struct {
-	Call         string `json:"call"`
-	Samples      int    `json:"samples_per_run"`
-	AppendP50Ms  spread `json:"append_p50_ms"`
-	AppendP99Ms  spread `json:"append_p99_ms"`
-	InPlaceP50Ms spread `json:"in_place_p50_ms"`
-	InPlaceP99Ms spread `json:"in_place_p99_ms"`
-	AppendMaxMs  spread `json:"append_max_ms"`
-	InPlaceMaxMs spread `json:"in_place_max_ms"`
+	Call         string        `json:"call"`
+	Samples      int           `json:"samples_per_run"`
+	AppendP50Ms  figure.Spread `json:"append_p50_ms"`
+	AppendP99Ms  figure.Spread `json:"append_p99_ms"`
+	InPlaceP50Ms figure.Spread `json:"in_place_p50_ms"`
+	InPlaceP99Ms figure.Spread `json:"in_place_p99_ms"`
+	AppendMaxMs  figure.Spread `json:"append_max_ms"`
+	InPlaceMaxMs figure.Spread `json:"in_place_max_ms"`
 }
 
 func measureSync(c config) (*syncResult, error) {
@@ -42,13 +44,13 @@ func measureSync(c config) (*syncResult, error) {
 		InPlaceP50Ms: quantileSpread(inPlace, 0.5), InPlaceP99Ms: quantileSpread(inPlace, 0.99), InPlaceMaxMs: quantileSpread(inPlace, 1)}, nil
 }
 
-// quantileSpread is the spread over runs of each run's q-quantile, in ms.
-func quantileSpread(runs [][]time.Duration, q float64) spread {
+// quantileSpread is the figure.Spread over runs of each run's q-quantile, in ms.
+func quantileSpread(runs [][]time.Duration, q float64) figure.Spread {
 	var v []float64
 	for _, r := range runs {
-		v = append(v, ms(percentile(r, q)))
+		v = append(v, figure.Ms(figure.Percentile(r, q)))
 	}
-	return spreadOf(v)
+	return figure.Of(v)
 }
 
 // syncRun measures n appending and n in-place write+syncs, sorted.

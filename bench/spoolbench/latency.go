@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tributary-io/tributary/bench/internal/figure"
 	"github.com/tributary-io/tributary/spool"
 )
 
@@ -32,24 +33,24 @@ type latRun struct {
 }
 
 type latResult struct {
-	OfferedPerS     int     `json:"offered_records_per_s"`
-	DurationS       float64 `json:"duration_s"`
-	SamplesPerRun   int     `json:"samples_per_run"`
-	Percentiles     string  `json:"percentiles"`
-	P50Ms           spread  `json:"p50_ms"`
-	P99Ms           spread  `json:"p99_ms"`
-	P999Ms          spread  `json:"p99_9_ms"`
-	SubmittedP99Ms  spread  `json:"p99_from_submission_ms"`
-	MaxMs           spread  `json:"max_ms"`
-	GeneratorLagP99 spread  `json:"generator_lag_p99_ms"`
-	GeneratorLagMs  spread  `json:"generator_lag_max_ms"`
-	AchievedPerS    spread  `json:"achieved_records_per_s"`
-	PerCommit       spread  `json:"records_per_commit"`
-	CommitMs        spread  `json:"mean_commit_ms"`
-	CommitP99Ms     spread  `json:"commit_p99_ms_bucket_bound"`
-	WrittenPerByte  spread  `json:"written_per_payload_byte"` // Runs 0: unknown
-	CPU             spread  `json:"cpu_s_per_1m"`
-	Cores           spread  `json:"cpu_cores_busy"`
+	OfferedPerS     int           `json:"offered_records_per_s"`
+	DurationS       float64       `json:"duration_s"`
+	SamplesPerRun   int           `json:"samples_per_run"`
+	Percentiles     string        `json:"percentiles"`
+	P50Ms           figure.Spread `json:"p50_ms"`
+	P99Ms           figure.Spread `json:"p99_ms"`
+	P999Ms          figure.Spread `json:"p99_9_ms"`
+	SubmittedP99Ms  figure.Spread `json:"p99_from_submission_ms"`
+	MaxMs           figure.Spread `json:"max_ms"`
+	GeneratorLagP99 figure.Spread `json:"generator_lag_p99_ms"`
+	GeneratorLagMs  figure.Spread `json:"generator_lag_max_ms"`
+	AchievedPerS    figure.Spread `json:"achieved_records_per_s"`
+	PerCommit       figure.Spread `json:"records_per_commit"`
+	CommitMs        figure.Spread `json:"mean_commit_ms"`
+	CommitP99Ms     figure.Spread `json:"commit_p99_ms_bucket_bound"`
+	WrittenPerByte  figure.Spread `json:"written_per_payload_byte"` // Runs 0: unknown
+	CPU             figure.Spread `json:"cpu_s_per_1m"`
+	Cores           figure.Spread `json:"cpu_cores_busy"`
 }
 
 // profileLatency writes a CPU profile of one extra latency run (not
@@ -172,26 +173,26 @@ func (g *openLoop) result(elapsed time.Duration, cs commitStats) latRun {
 		slices.Sort(d)
 	}
 	lat := g.lat
-	return latRun{p50: percentile(lat, 0.50), p99: percentile(lat, 0.99), p999: percentile(lat, 0.999),
-		max: lat[len(lat)-1], svcP99: percentile(g.svc, 0.99), lagP99: percentile(g.lags, 0.99), lagMax: g.lags[len(g.lags)-1],
+	return latRun{p50: figure.Percentile(lat, 0.50), p99: figure.Percentile(lat, 0.99), p999: figure.Percentile(lat, 0.999),
+		max: lat[len(lat)-1], svcP99: figure.Percentile(g.svc, 0.99), lagP99: figure.Percentile(g.lags, 0.99), lagMax: g.lags[len(g.lags)-1],
 		samples: len(lat), achieved: float64(len(lat)) / elapsed.Seconds(), commits: cs}
 }
 
 func summariseLatency(c config, runs []latRun) *latResult {
-	pick := func(f func(latRun) float64) spread {
+	pick := func(f func(latRun) float64) figure.Spread {
 		var v []float64
 		for _, r := range runs {
 			v = append(v, f(r))
 		}
-		return spreadOf(v)
+		return figure.Of(v)
 	}
 	res := &latResult{OfferedPerS: c.rate, DurationS: c.latencyDur.Seconds(), SamplesPerRun: runs[0].samples,
 		Percentiles: "exact, from the sorted latencies of every record of a run (not HDR-bucketed); median over runs",
-		P50Ms:       pick(func(r latRun) float64 { return ms(r.p50) }), P99Ms: pick(func(r latRun) float64 { return ms(r.p99) }),
-		P999Ms: pick(func(r latRun) float64 { return ms(r.p999) }), MaxMs: pick(func(r latRun) float64 { return ms(r.max) }),
-		SubmittedP99Ms:  pick(func(r latRun) float64 { return ms(r.svcP99) }),
-		GeneratorLagP99: pick(func(r latRun) float64 { return ms(r.lagP99) }),
-		GeneratorLagMs:  pick(func(r latRun) float64 { return ms(r.lagMax) }),
+		P50Ms:       pick(func(r latRun) float64 { return figure.Ms(r.p50) }), P99Ms: pick(func(r latRun) float64 { return figure.Ms(r.p99) }),
+		P999Ms: pick(func(r latRun) float64 { return figure.Ms(r.p999) }), MaxMs: pick(func(r latRun) float64 { return figure.Ms(r.max) }),
+		SubmittedP99Ms:  pick(func(r latRun) float64 { return figure.Ms(r.svcP99) }),
+		GeneratorLagP99: pick(func(r latRun) float64 { return figure.Ms(r.lagP99) }),
+		GeneratorLagMs:  pick(func(r latRun) float64 { return figure.Ms(r.lagMax) }),
 		AchievedPerS:    pick(func(r latRun) float64 { return r.achieved }),
 		CPU:             pick(func(r latRun) float64 { return r.cpuPerM }),
 		Cores:           pick(func(r latRun) float64 { return r.cores })}
@@ -207,42 +208,42 @@ func summariseLatency(c config, runs []latRun) *latResult {
 }
 
 // latencyTable is section 3's table, beside the disk's sync floor.
-func (r *report) latencyTable() *table {
+func (r *report) latencyTable() *figure.Table {
 	l := r.Latency
-	t := &table{title: fmt.Sprintf("3. Commit latency at a fixed offered load of %d records/s (open loop, %v per run)", l.OfferedPerS, r.cfg.latencyDur),
-		header: []string{"figure", "median (min–max)", "floor", "vs floor"}}
+	t := &figure.Table{Title: fmt.Sprintf("3. Commit latency at a fixed offered load of %d records/s (open loop, %v per run)", l.OfferedPerS, r.cfg.latencyDur),
+		Header: []string{"figure", "median (min–max)", "floor", "vs floor"}}
 	floor := -1.0
 	if r.Sync != nil {
 		floor = 2 * r.Sync.AppendP99Ms.Median
 	}
 	floorStr := "n/a"
 	if floor > 0 {
-		floorStr = msStr(floor) + " (2 × sync p99)"
+		floorStr = figure.MsStr(floor) + " (2 × sync p99)"
 	}
-	t.row("p50", msSpread(l.P50Ms), "", "")
-	t.row("p99", msSpread(l.P99Ms), floorStr, ratio(l.P99Ms.Median, floor))
-	t.row("p99.9", msSpread(l.P999Ms), "", "")
-	t.row("max", msSpread(l.MaxMs), "", "")
-	t.row("achieved rate", rateSpread(l.AchievedPerS), "", "")
-	t.row("p99 from actual submission", msSpread(l.SubmittedP99Ms), "", "")
-	t.row("generator lag, p99", msSpread(l.GeneratorLagP99), "", "")
-	t.row("generator lag, max", msSpread(l.GeneratorLagMs), "", "")
-	t.row("records per commit", fmtOpt(l.PerCommit, "%.1f"), "", "")
-	t.row("commit time, mean", fmtOpt(l.CommitMs, "%.3f")+"ms", "", "")
-	t.row("commit time, p99 (≤ bucket bound)", fmtOpt(l.CommitP99Ms, "%.1f")+"ms", "", "")
-	t.row("process CPU, cores busy", numSpread(l.Cores, "%.2f"), "", "")
-	t.row("CPU-s/1M rec", cpuStr(l.CPU), "", "")
-	t.row("bytes written per payload byte", fmtOpt(l.WrittenPerByte, "%.2f"), "", "")
-	t.note("%d records per run, each its own AppendAsync, %d every %v; latency = completion − scheduled time; generator lag = how late a tick's submissions began (counted in the latencies)", l.SamplesPerRun, l.OfferedPerS/1000, tick)
-	t.note("percentiles are %s", l.Percentiles)
+	t.Row("p50", figure.MsSpread(l.P50Ms), "", "")
+	t.Row("p99", figure.MsSpread(l.P99Ms), floorStr, figure.Ratio(l.P99Ms.Median, floor))
+	t.Row("p99.9", figure.MsSpread(l.P999Ms), "", "")
+	t.Row("max", figure.MsSpread(l.MaxMs), "", "")
+	t.Row("achieved rate", figure.RateSpread(l.AchievedPerS), "", "")
+	t.Row("p99 from actual submission", figure.MsSpread(l.SubmittedP99Ms), "", "")
+	t.Row("generator lag, p99", figure.MsSpread(l.GeneratorLagP99), "", "")
+	t.Row("generator lag, max", figure.MsSpread(l.GeneratorLagMs), "", "")
+	t.Row("records per commit", fmtOpt(l.PerCommit, "%.1f"), "", "")
+	t.Row("commit time, mean", fmtOpt(l.CommitMs, "%.3f")+"ms", "", "")
+	t.Row("commit time, p99 (≤ bucket bound)", fmtOpt(l.CommitP99Ms, "%.1f")+"ms", "", "")
+	t.Row("process CPU, cores busy", figure.NumSpread(l.Cores, "%.2f"), "", "")
+	t.Row("CPU-s/1M rec", cpuStr(l.CPU), "", "")
+	t.Row("bytes written per payload byte", fmtOpt(l.WrittenPerByte, "%.2f"), "", "")
+	t.Note("%d records per run, each its own AppendAsync, %d every %v; latency = completion − scheduled time; generator lag = how late a tick's submissions began (counted in the latencies)", l.SamplesPerRun, l.OfferedPerS/1000, tick)
+	t.Note("percentiles are %s", l.Percentiles)
 	if r.Sync != nil {
-		t.note("disk sync p50 %s, p99 %s (1a, appending); bbolt syncs twice per commit, so the floor is ~2 × sync latency; tier of both: %s",
-			msStr(r.Sync.AppendP50Ms.Median), msStr(r.Sync.AppendP99Ms.Median), tierFsync)
+		t.Note("disk sync p50 %s, p99 %s (1a, appending); bbolt syncs twice per commit, so the floor is ~2 × sync latency; tier of both: %s",
+			figure.MsStr(r.Sync.AppendP50Ms.Median), figure.MsStr(r.Sync.AppendP99Ms.Median), tierFsync)
 	}
-	t.note("the spool's Linger (default 2 ms) adds up to that much to a commit that starts with an idle queue")
+	t.Note("the spool's Linger (default 2 ms) adds up to that much to a commit that starts with an idle queue")
 	for _, v := range r.verdicts() {
 		if v.Section == 3 {
-			t.note("%s", v.line())
+			t.Note("%s", v.Line())
 		}
 	}
 	return t

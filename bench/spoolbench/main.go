@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/tributary-io/tributary/bench/internal/figure"
 )
 
 func main() {
@@ -37,7 +39,7 @@ func run(args []string, out, progress io.Writer) error {
 	r.Verdicts = r.verdicts()
 	r.printSummary(out)
 	if c.jsonPath != "" {
-		if err := r.writeJSON(c.jsonPath); err != nil {
+		if err := figure.WriteJSON(c.jsonPath, r); err != nil {
 			return err
 		}
 	}

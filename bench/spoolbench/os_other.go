@@ -12,6 +12,3 @@ func datasync(f *os.File) error { return f.Sync() }
 
 // datasyncName names the call datasync makes.
 const datasyncName = "fsync"
-
-// fsKind is unknown outside Linux.
-func fsKind(string) string { return "unknown fs" }

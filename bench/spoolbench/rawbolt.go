@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tributary-io/tributary/bench/internal/figure"
 )
 
 // Section 1b: the raw bbolt reference. The same records, put in key order
@@ -32,16 +34,16 @@ type rawRun struct {
 
 // rawResult is the reference over runs.
 type rawResult struct {
-	Records        int    `json:"records"`
-	PerTxn         int    `json:"records_per_txn"`
-	Tier           string `json:"tier"`
-	PutRate        spread `json:"put_records_per_s"`
-	PutCPU         spread `json:"put_cpu_s_per_1m"`
-	WrittenPerByte spread `json:"written_per_payload_byte"` // Runs 0: unknown
-	ScanRate       spread `json:"scan_records_per_s"`
-	ScanCPU        spread `json:"scan_cpu_s_per_1m"`
-	OpenMs         spread `json:"open_ms"`
-	FileBytes      spread `json:"file_bytes"`
+	Records        int           `json:"records"`
+	PerTxn         int           `json:"records_per_txn"`
+	Tier           string        `json:"tier"`
+	PutRate        figure.Spread `json:"put_records_per_s"`
+	PutCPU         figure.Spread `json:"put_cpu_s_per_1m"`
+	WrittenPerByte figure.Spread `json:"written_per_payload_byte"` // Runs 0: unknown
+	ScanRate       figure.Spread `json:"scan_records_per_s"`
+	ScanCPU        figure.Spread `json:"scan_cpu_s_per_1m"`
+	OpenMs         figure.Spread `json:"open_ms"`
+	FileBytes      figure.Spread `json:"file_bytes"`
 }
 
 func measureRaw(c config, w *workload) (*rawResult, error) {
@@ -67,12 +69,12 @@ func measureRaw(c config, w *workload) (*rawResult, error) {
 }
 
 func summariseRaw(c config, runs []rawRun) *rawResult {
-	pick := func(f func(rawRun) float64) spread {
+	pick := func(f func(rawRun) float64) figure.Spread {
 		var v []float64
 		for _, r := range runs {
 			v = append(v, f(r))
 		}
-		return spreadOf(v)
+		return figure.Of(v)
 	}
 	res := &rawResult{Records: c.records, PerTxn: rawPerTxn, Tier: tierFsync,
 		PutRate: pick(func(r rawRun) float64 { return r.putRate }), PutCPU: pick(func(r rawRun) float64 { return r.putCPU }),

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"time"
+
+	"github.com/tributary-io/tributary/bench/internal/figure"
 )
 
 // report holds every result; absent sections stay nil.
@@ -14,15 +14,15 @@ type report struct {
 	progress io.Writer
 	began    time.Time
 
-	Settings   settings    `json:"settings"`
-	Sync       *syncResult `json:"fsync,omitempty"`
-	Raw        *rawResult  `json:"raw_bbolt,omitempty"`
-	Zstd       *zstdResult `json:"zstd,omitempty"`
-	Throughput *tpResult   `json:"append_throughput,omitempty"`
-	Latency    *latResult  `json:"commit_latency,omitempty"`
-	Volume     *volResult  `json:"stored,omitempty"`
-	Verdicts   []verdict   `json:"targets"`
-	ElapsedS   float64     `json:"elapsed_s"`
+	Settings   settings         `json:"settings"`
+	Sync       *syncResult      `json:"fsync,omitempty"`
+	Raw        *rawResult       `json:"raw_bbolt,omitempty"`
+	Zstd       *zstdResult      `json:"zstd,omitempty"`
+	Throughput *tpResult        `json:"append_throughput,omitempty"`
+	Latency    *latResult       `json:"commit_latency,omitempty"`
+	Volume     *volResult       `json:"stored,omitempty"`
+	Verdicts   []figure.Verdict `json:"targets"`
+	ElapsedS   float64          `json:"elapsed_s"`
 }
 
 func (r *report) has(n int) bool { return r.cfg.has(n) }
@@ -70,7 +70,7 @@ func (r *report) runLimits(w *workload, out io.Writer) (err error) {
 	if r.Zstd, err = measureZstd(r.cfg, w); err != nil {
 		return err
 	}
-	r.limitsTable().print(out)
+	r.limitsTable().Print(out)
 	return nil
 }
 
@@ -85,7 +85,7 @@ func (r *report) runThroughput(w *workload, out io.Writer) (err error) {
 			r.Throughput.Rows[i].VsRaw = r.Throughput.Rows[i].Rate.Median / raw
 		}
 	}
-	r.throughputTable().print(out)
+	r.throughputTable().Print(out)
 	return nil
 }
 
@@ -94,7 +94,7 @@ func (r *report) runLatency(w *workload, out io.Writer) (err error) {
 	if r.Latency, err = measureLatency(r.cfg, w); err != nil {
 		return err
 	}
-	r.latencyTable().print(out)
+	r.latencyTable().Print(out)
 	return nil
 }
 
@@ -104,7 +104,7 @@ func (r *report) runVolume(w *workload, out io.Writer) (err error) {
 		return err
 	}
 	for _, t := range r.volumeTables() {
-		t.print(out)
+		t.Print(out)
 	}
 	return nil
 }
@@ -130,15 +130,4 @@ func (r *report) rawRate() float64 {
 		return 0
 	}
 	return r.Raw.PutRate.Median
-}
-
-func (r *report) writeJSON(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode results: %w", err)
-	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write results: %w", err)
-	}
-	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tributary-io/tributary/bench/internal/host"
 )
 
 // settings are the versions and parameters a reader needs to rerun the
@@ -44,7 +46,7 @@ func newSettings(c config, w *workload, args []string) settings {
 		Command: strings.Join(append([]string{"go run ./bench/spoolbench"}, args...), " "),
 		Date:    time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(),
 		Platform: runtime.GOOS + "/" + runtime.GOARCH, NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
-		Modules: moduleVersions(), Dir: c.dir, Filesystem: fsKind(c.dir), Runs: c.runs,
+		Modules: moduleVersions(), Dir: c.dir, Filesystem: host.FSKind(c.dir), Runs: c.runs,
 		DurationS: c.duration.Seconds(), LatencyS: c.latencyDur.Seconds(), Records: c.records,
 		MeanPayload: float64(keys+values) / n, MeanKey: float64(keys) / n, ValueMin: 1 << 30,
 		Devices: devices, Partitions: partitions, StreamBudget: streamConfig().MaxBytes, Example: string(w.record(42).Value),

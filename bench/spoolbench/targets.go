@@ -1,6 +1,10 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tributary-io/tributary/bench/internal/figure"
+)
 
 // The issue's targets, one per section 2 to 6.
 
@@ -12,67 +16,47 @@ const (
 	targetOpenMs       = 1000 // open with the records stored, below
 )
 
-// verdict is one target's outcome.
-type verdict struct {
-	Section int     `json:"section"`
-	Target  string  `json:"target"`
-	Result  string  `json:"result"`
-	Value   float64 `json:"value"`
-	Status  string  `json:"status"` // PASS, MISS, or n/a (not measured here)
-}
-
-func judge(section int, target string, value float64, known, pass bool, result string) verdict {
-	v := verdict{Section: section, Target: target, Value: value, Result: result, Status: "n/a"}
-	if known {
-		v.Status = "MISS"
-		if pass {
-			v.Status = "PASS"
-		}
-	}
-	return v
-}
-
 // verdicts judges every target whose section ran.
-func (r *report) verdicts() []verdict {
-	var out []verdict
+func (r *report) verdicts() []figure.Verdict {
+	var out []figure.Verdict
 	if tp := r.Throughput; tp != nil {
 		row, raw := tp.row(true, 256), r.rawRate()
 		v := -1.0
 		if raw > 0 {
 			v = row.Rate.Median / raw
 		}
-		out = append(out, judge(2, fmt.Sprintf("async, 256 producers ≥ %.1f× raw bbolt puts", targetAsyncVsRaw), v, v >= 0, v >= targetAsyncVsRaw,
-			fmt.Sprintf("%s vs %s = %s", rate(row.Rate.Median), rate(raw), ratio(row.Rate.Median, raw))))
+		out = append(out, figure.Judge(2, fmt.Sprintf("async, 256 producers ≥ %.1f× raw bbolt puts", targetAsyncVsRaw), v, v >= 0, v >= targetAsyncVsRaw,
+			fmt.Sprintf("%s vs %s = %s", figure.Rate(row.Rate.Median), figure.Rate(raw), figure.Ratio(row.Rate.Median, raw))))
 	}
 	if l := r.Latency; l != nil {
-		out = append(out, judge(3, fmt.Sprintf("p99 ≤ %.0f ms at %d records/s", targetP99Ms, l.OfferedPerS), l.P99Ms.Median, true,
-			l.P99Ms.Median <= targetP99Ms, "p99 "+msStr(l.P99Ms.Median)))
+		out = append(out, figure.Judge(3, fmt.Sprintf("p99 ≤ %.0f ms at %d records/s", targetP99Ms, l.OfferedPerS), l.P99Ms.Median, true,
+			l.P99Ms.Median <= targetP99Ms, "p99 "+figure.MsStr(l.P99Ms.Median)))
 	}
 	return append(out, r.volumeVerdicts()...)
 }
 
-func (r *report) volumeVerdicts() []verdict {
+func (r *report) volumeVerdicts() []figure.Verdict {
 	v := r.Volume
 	if v == nil {
 		return nil
 	}
-	var out []verdict
+	var out []figure.Verdict
 	if r.has(4) {
 		known := v.WrittenPerByte.Runs > 0
 		res := "n/a (needs Linux /proc/self/io)"
 		if known {
 			res = fmt.Sprintf("%.3f bytes written per payload byte", v.WrittenPerByte.Median)
 		}
-		out = append(out, judge(4, fmt.Sprintf("bytes written per payload byte ≤ %.1f", targetWritePerByte), v.WrittenPerByte.Median,
+		out = append(out, figure.Judge(4, fmt.Sprintf("bytes written per payload byte ≤ %.1f", targetWritePerByte), v.WrittenPerByte.Median,
 			known, v.WrittenPerByte.Median <= targetWritePerByte, res))
 	}
 	if r.has(5) {
-		out = append(out, judge(5, "sequential read+decode ≥ 1M records/s", v.ReadRate.Median, true,
-			v.ReadRate.Median >= targetReadPerS, rate(v.ReadRate.Median)))
+		out = append(out, figure.Judge(5, "sequential read+decode ≥ 1M records/s", v.ReadRate.Median, true,
+			v.ReadRate.Median >= targetReadPerS, figure.Rate(v.ReadRate.Median)))
 	}
 	if r.has(6) {
-		out = append(out, judge(6, fmt.Sprintf("open with %s records stored < 1 s", count(v.Records)), v.OpenMs.Median, true,
-			v.OpenMs.Median < targetOpenMs, msStr(v.OpenMs.Median)))
+		out = append(out, figure.Judge(6, fmt.Sprintf("open with %s records stored < 1 s", count(v.Records)), v.OpenMs.Median, true,
+			v.OpenMs.Median < targetOpenMs, figure.MsStr(v.OpenMs.Median)))
 	}
 	return out
 }
@@ -86,9 +70,4 @@ func count(n int) string {
 		return fmt.Sprintf("%dk", n/1e3)
 	}
 	return fmt.Sprint(n)
-}
-
-// passMiss formats a verdict's status for a section table.
-func (v verdict) line() string {
-	return fmt.Sprintf("target: %s → %s: %s", v.Target, v.Result, v.Status)
 }

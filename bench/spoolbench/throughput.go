@@ -5,6 +5,8 @@ import (
 	"os"
 	"runtime/pprof"
 	"time"
+
+	"github.com/tributary-io/tributary/bench/internal/figure"
 )
 
 // Section 2: durable append throughput, closed loop, one record per call.
@@ -27,12 +29,12 @@ func (c tpCase) mode() string {
 // tpRow is one case over runs.
 type tpRow struct {
 	tpCase
-	Rate       spread  `json:"records_per_s"`
-	CPU        spread  `json:"cpu_s_per_1m"`
-	PerCommit  spread  `json:"records_per_commit"`
-	CommitMs   spread  `json:"mean_commit_ms"`
-	CommitBusy spread  `json:"committer_busy_share"` // time inside commits / wall time
-	VsRaw      float64 `json:"ratio_to_raw_bbolt"`   // 0: unknown
+	Rate       figure.Spread `json:"records_per_s"`
+	CPU        figure.Spread `json:"cpu_s_per_1m"`
+	PerCommit  figure.Spread `json:"records_per_commit"`
+	CommitMs   figure.Spread `json:"mean_commit_ms"`
+	CommitBusy figure.Spread `json:"committer_busy_share"` // time inside commits / wall time
+	VsRaw      float64       `json:"ratio_to_raw_bbolt"`   // 0: unknown
 }
 
 type tpResult struct {
@@ -96,8 +98,8 @@ func summariseLoad(tc tpCase, runs []loadResult) tpRow {
 			busy = append(busy, c.commitSecs/r.elapsed.Seconds())
 		}
 	}
-	return tpRow{tpCase: tc, Rate: spreadOf(rate), CPU: spreadOf(cpu), PerCommit: spreadOf(per),
-		CommitMs: spreadOf(cms), CommitBusy: spreadOf(busy)}
+	return tpRow{tpCase: tc, Rate: figure.Of(rate), CPU: figure.Of(cpu), PerCommit: figure.Of(per),
+		CommitMs: figure.Of(cms), CommitBusy: figure.Of(busy)}
 }
 
 // row finds a case's row.
@@ -138,29 +140,29 @@ func profileTo(path string, fn func() error) error {
 }
 
 // throughputTable is section 2's table, with the raw bbolt reference.
-func (r *report) throughputTable() *table {
-	t := &table{title: fmt.Sprintf("2. Durable append throughput (closed loop, one record per call, %v per run)", r.cfg.duration),
-		header: []string{"mode", "producers", "records/s median (min–max)", "CPU-s/1M rec", "vs raw bbolt", "rec/commit", "commit ms", "committer busy", "tier"}}
+func (r *report) throughputTable() *figure.Table {
+	t := &figure.Table{Title: fmt.Sprintf("2. Durable append throughput (closed loop, one record per call, %v per run)", r.cfg.duration),
+		Header: []string{"mode", "producers", "records/s median (min–max)", "CPU-s/1M rec", "vs raw bbolt", "rec/commit", "commit ms", "committer busy", "tier"}}
 	raw := r.rawRate()
 	for _, row := range r.Throughput.Rows {
-		t.row(row.mode(), fmt.Sprint(row.Producers), rateSpread(row.Rate), cpuStr(row.CPU), ratio(row.Rate.Median, raw),
+		t.Row(row.mode(), fmt.Sprint(row.Producers), figure.RateSpread(row.Rate), cpuStr(row.CPU), figure.Ratio(row.Rate.Median, raw),
 			fmtOpt(row.PerCommit, "%.0f"), fmtOpt(row.CommitMs, "%.2f"), fmtOpt(row.CommitBusy, "%.2f"), tierFsync)
 	}
 	if r.Raw != nil {
-		t.row("raw bbolt Put (1b)", "1", rateSpread(r.Raw.PutRate), cpuStr(r.Raw.PutCPU), "1.00×", fmt.Sprint(rawPerTxn), "", "", tierFsync)
+		t.Row("raw bbolt Put (1b)", "1", figure.RateSpread(r.Raw.PutRate), cpuStr(r.Raw.PutCPU), "1.00×", fmt.Sprint(rawPerTxn), "", "", tierFsync)
 	}
-	t.note("rec/commit, commit ms (encode + bbolt tx + syncs) and committer busy (time in commits / wall time) come from the spool's own metrics")
-	t.note("CPU-s counts the whole process: spool and load generator")
+	t.Note("rec/commit, commit ms (encode + bbolt tx + syncs) and committer busy (time in commits / wall time) come from the spool's own metrics")
+	t.Note("CPU-s counts the whole process: spool and load generator")
 	for _, v := range r.verdicts() {
 		if v.Section == 2 {
-			t.note("%s", v.line())
+			t.Note("%s", v.Line())
 		}
 	}
 	return t
 }
 
 // fmtOpt formats a median, or "n/a" when it was not measured.
-func fmtOpt(s spread, format string) string {
+func fmtOpt(s figure.Spread, format string) string {
 	if s.Runs == 0 {
 		return "n/a"
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tributary-io/tributary/bench/internal/figure"
 	"github.com/tributary-io/tributary/spool"
 )
 
@@ -31,19 +32,19 @@ type volRun struct {
 }
 
 type volResult struct {
-	Records        int    `json:"records"`
-	Producers      int    `json:"fill_producers"`
-	WrittenPerByte spread `json:"written_per_payload_byte"` // Runs 0: unknown
-	StoredPerByte  spread `json:"stored_batch_bytes_per_payload_byte"`
-	MeanBatchBytes spread `json:"mean_batch_bytes"`
-	ProbeAppended  spread `json:"probe_appended_written_per_value_byte"` // Runs 0: not run
-	ProbeAlone     spread `json:"probe_own_bucket_written_per_value_byte"`
-	FillRate       spread `json:"fill_records_per_s"`
-	FillCPU        spread `json:"fill_cpu_s_per_1m"`
-	ReadRate       spread `json:"read_records_per_s"`
-	ReadCPU        spread `json:"read_cpu_s_per_1m"`
-	OpenMs         spread `json:"open_ms"`
-	FileBytes      spread `json:"file_bytes"`
+	Records        int           `json:"records"`
+	Producers      int           `json:"fill_producers"`
+	WrittenPerByte figure.Spread `json:"written_per_payload_byte"` // Runs 0: unknown
+	StoredPerByte  figure.Spread `json:"stored_batch_bytes_per_payload_byte"`
+	MeanBatchBytes figure.Spread `json:"mean_batch_bytes"`
+	ProbeAppended  figure.Spread `json:"probe_appended_written_per_value_byte"` // Runs 0: not run
+	ProbeAlone     figure.Spread `json:"probe_own_bucket_written_per_value_byte"`
+	FillRate       figure.Spread `json:"fill_records_per_s"`
+	FillCPU        figure.Spread `json:"fill_cpu_s_per_1m"`
+	ReadRate       figure.Spread `json:"read_records_per_s"`
+	ReadCPU        figure.Spread `json:"read_cpu_s_per_1m"`
+	OpenMs         figure.Spread `json:"open_ms"`
+	FileBytes      figure.Spread `json:"file_bytes"`
 }
 
 func measureVolume(c config, w *workload) (*volResult, error) {
@@ -162,12 +163,12 @@ func replayPartition(s *testSpool, p int) (int, error) {
 }
 
 func summariseVolume(c config, runs []volRun) *volResult {
-	pick := func(f func(volRun) float64) spread {
+	pick := func(f func(volRun) float64) figure.Spread {
 		var v []float64
 		for _, r := range runs {
 			v = append(v, f(r))
 		}
-		return spreadOf(v)
+		return figure.Of(v)
 	}
 	res := &volResult{Records: c.records, Producers: fillProducers,
 		FillRate: pick(func(r volRun) float64 { return r.fill.rate() }), FillCPU: pick(func(r volRun) float64 { return r.fill.cpuPerM }),

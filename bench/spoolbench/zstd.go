@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/tributary-io/tributary/bench/internal/figure"
 )
 
 // Section 1c: how fast one core compresses these records with the
@@ -17,12 +19,12 @@ const (
 )
 
 type zstdResult struct {
-	Level     string `json:"level"`
-	ChunkSize int    `json:"chunk_bytes"`
-	MBps      spread `json:"mb_per_s"` // MB = 1e6 bytes of input
-	Ratio     spread `json:"compressed_per_input_byte"`
-	RecPerSec spread `json:"records_per_s"` // MBps over the mean record size
-	CPU       spread `json:"cpu_s_per_1m"`
+	Level     string        `json:"level"`
+	ChunkSize int           `json:"chunk_bytes"`
+	MBps      figure.Spread `json:"mb_per_s"` // MB = 1e6 bytes of input
+	Ratio     figure.Spread `json:"compressed_per_input_byte"`
+	RecPerSec figure.Spread `json:"records_per_s"` // MBps over the mean record size
+	CPU       figure.Spread `json:"cpu_s_per_1m"`
 }
 
 func measureZstd(c config, w *workload) (*zstdResult, error) {
@@ -40,7 +42,7 @@ func measureZstd(c config, w *workload) (*zstdResult, error) {
 		}
 	}
 	return &zstdResult{Level: "SpeedDefault (level 3), EncodeAll, 1 encoder", ChunkSize: zstdChunk,
-		MBps: spreadOf(mbps), Ratio: spreadOf(ratios), RecPerSec: spreadOf(recs), CPU: spreadOf(cpus)}, nil
+		MBps: figure.Of(mbps), Ratio: figure.Of(ratios), RecPerSec: figure.Of(recs), CPU: figure.Of(cpus)}, nil
 }
 
 // zstdChunks concatenates the pool's records (key then value) into chunks

@@ -1,0 +1,19 @@
+//go:build !linux
+
+package main
+
+import (
+	"errors"
+	"time"
+)
+
+// errNotLinux: the bench reads brokers' CPU and memory from /proc.
+var errNotLinux = errors.New("mqttbench runs on Linux only: it reads the brokers' CPU time and memory from /proc")
+
+func procCPU(int) (time.Duration, error) { return 0, errNotLinux }
+
+func procRSS(int) (int64, error) { return 0, errNotLinux }
+
+func raiseNoFile() (uint64, error) { return 0, errNotLinux }
+
+func pinSelf(int) error { return errNotLinux }
