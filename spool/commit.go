@@ -228,3 +228,9 @@ func guard(err *error) func() {
 // writes data. Take it before reading, then wait on it, and no commit is
 // missed.
 func (s *Spool) changed() <-chan struct{} { return *s.notify.Load() }
+
+// Changed returns a channel that is closed after the next commit that writes
+// data, for a reader that follows several partitions at once (one Iterator
+// follows one). Take it before reading, then wait on it, and no commit is
+// missed.
+func (s *Spool) Changed() <-chan struct{} { return s.changed() }

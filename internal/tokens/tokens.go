@@ -184,22 +184,39 @@ func (s *Set) Check(token, stream string) (name string, err error) {
 	if token == "" {
 		return "", ErrMissing
 	}
-	if s == nil {
+	e := s.find(token)
+	if e == nil {
 		return "", ErrUnknown
+	}
+	if !e.all && !e.streams[stream] {
+		return "", fmt.Errorf("%w: token %q may not write to stream %q", ErrForbidden, e.name, stream)
+	}
+	return e.name, nil
+}
+
+// Name returns the name of a known token, whatever its streams.
+func (s *Set) Name(token string) (string, bool) {
+	if e := s.find(token); e != nil {
+		return e.name, true
+	}
+	return "", false
+}
+
+// find returns token's entry, or nil. Every entry is compared, so that the
+// time says nothing of which matched.
+func (s *Set) find(token string) *entry {
+	if token == "" || s == nil {
+		return nil
 	}
 	h := sha256.Sum256([]byte(token))
 	match := -1
-	for i := range s.entries { // every entry, so that the time says nothing of which matched
+	for i := range s.entries {
 		if subtle.ConstantTimeCompare(h[:], s.entries[i].hash[:]) == 1 {
 			match = i
 		}
 	}
 	if match < 0 {
-		return "", ErrUnknown
+		return nil
 	}
-	e := &s.entries[match]
-	if !e.all && !e.streams[stream] {
-		return "", fmt.Errorf("%w: token %q may not write to stream %q", ErrForbidden, e.name, stream)
-	}
-	return e.name, nil
+	return &s.entries[match]
 }

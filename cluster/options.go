@@ -1,0 +1,86 @@
+package cluster
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tributary-io/tributary/internal/tokens"
+	"github.com/tributary-io/tributary/spool"
+)
+
+// Options configure a Server. Spool is required.
+type Options struct {
+	// Spool is the hub's spool: records, checkpoints and sessions go there.
+	Spool *spool.Spool
+	// StreamName names the hub stream an edge stream is stored in:
+	// "{stream}" and "{site}" are replaced. Default "{stream}".
+	StreamName string
+	// Tokens lets sites in by bearer token: the token's name is the site id,
+	// its streams the edge streams the site may send. Nil: no tokens.
+	Tokens *tokens.Set
+	// AllowAnonymous takes the site id from the Hello when the peer shows no
+	// verified certificate and no token. For a trusted network or a demo
+	// only. A presented token or certificate is always checked.
+	AllowAnonymous bool
+	// MaxTxnBytes caps the record bytes of one commit; a larger batch is
+	// committed in several transactions, each with its checkpoint. Keep it
+	// at most the spool's MaxBatchBytes. Default 4 MiB.
+	MaxTxnBytes int
+	// Pipeline is how many batches of one session may be committing at
+	// once; more wait in the receive loop (and gRPC's flow control pushes
+	// back on the edge). Default 64.
+	Pipeline int
+	// Registerer receives the metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Logger; nil logs nothing.
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Spool == nil {
+		return o, errors.New("cluster: Options.Spool is required")
+	}
+	if o.StreamName == "" {
+		o.StreamName = "{stream}"
+	}
+	if err := CheckStreamName(o.StreamName); err != nil {
+		return o, err
+	}
+	if o.MaxTxnBytes <= 0 {
+		o.MaxTxnBytes = 4 << 20
+	}
+	if o.Pipeline <= 0 {
+		o.Pipeline = 64
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o, nil
+}
+
+// CheckStreamName checks a StreamName template: it must use {stream}, so that
+// two edge streams never land in one hub stream unnoticed.
+func CheckStreamName(tmpl string) error {
+	if !strings.Contains(tmpl, "{stream}") {
+		return errors.New(`must contain {stream} (and may contain {site}), e.g. "{stream}" or "{site}-{stream}"`)
+	}
+	rest := strings.NewReplacer("{stream}", "", "{site}", "").Replace(tmpl)
+	if strings.ContainsAny(rest, "{}") {
+		return errors.New(`only {stream} and {site} may be substituted`)
+	}
+	return nil
+}
+
+// hubStream is the hub stream that edge stream s of site takes.
+func (o Options) hubStream(site, s string) string {
+	return strings.NewReplacer("{stream}", s, "{site}", site).Replace(o.StreamName)
+}
