@@ -34,6 +34,9 @@ func (n *Node) newGRPCServer() *grpc.Server {
 	if n.api != nil {
 		tributaryv1.RegisterIngestServiceServer(s, n.api)
 	}
+	if n.cfg.Role == config.RoleHub {
+		tributaryv1.RegisterSiteServiceServer(s, &siteService{n: n})
+	}
 	healthpb.RegisterHealthServer(s, n.health)
 	reflection.Register(s)
 	return s

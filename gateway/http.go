@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	tributaryv1 "github.com/tributary-io/tributary/api/tributary/v1"
+	"github.com/tributary-io/tributary/gateway/config"
 	"github.com/tributary-io/tributary/ingest"
 )
 
@@ -44,6 +45,12 @@ func (n *Node) newHTTPHandler() (http.Handler, error) {
 			return nil, fmt.Errorf("register REST handlers: %w", err)
 		}
 		mux.Handle(ingest.RecordsPattern, n.api.RecordsHandler(rest))
+	}
+	if n.cfg.Role == config.RoleHub {
+		if err := tributaryv1.RegisterSiteServiceHandlerServer(context.Background(), rest, &siteService{n: n}); err != nil {
+			return nil, fmt.Errorf("register REST handlers: %w", err)
+		}
+		mux.Handle("GET /v1/sites", rest)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

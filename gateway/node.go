@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 
+	"github.com/tributary-io/tributary/forwarder"
 	"github.com/tributary-io/tributary/gateway/config"
 	"github.com/tributary-io/tributary/ingest"
 	"github.com/tributary-io/tributary/spool"
@@ -36,9 +37,13 @@ type Node struct {
 	httpLn   net.Listener
 	grpcLn   net.Listener
 	health   *health.Server
-	spool    *spool.Spool           // set by Start
-	mqtt     *ingest.Broker         // set by Start when the config has an MQTT listener
-	api      *ingest.API            // the HTTP/gRPC ingest API; nil on a hub
+	spool    *spool.Spool         // set by Start
+	mqtt     *ingest.Broker       // set by Start when the config has an MQTT listener
+	api      *ingest.API          // the HTTP/gRPC ingest API; nil on a hub
+	repl     *replication         // a hub's replication service; set by Start when configured
+	fwd      *forwarder.Forwarder // an edge's forwarder; set by Start when configured
+	fwdStop  context.CancelFunc
+	fwdDone  chan struct{}
 	requests *prometheus.CounterVec // tributary_http_requests_total
 	serveErr chan error             // one send per listener whose Serve failed
 	wg       sync.WaitGroup
@@ -57,7 +62,7 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	n := &Node{
 		cfg:      cfg,
 		log:      log.With("role", string(cfg.Role)),
-		serveErr: make(chan error, 2),
+		serveErr: make(chan error, 3),
 	}
 	n.reg = newRegistry(cfg)
 	var err error
@@ -105,8 +110,32 @@ func (n *Node) Start() error {
 		sp.Close()
 		return fmt.Errorf("grpc.listen %s: %w", n.cfg.GRPC.Listen, err)
 	}
+	repl, err := n.startReplication(sp)
+	if err != nil {
+		httpLn.Close()
+		grpcLn.Close()
+		sp.Close()
+		return err
+	}
+	// The forwarder starts before ingest: its cursors must protect the
+	// first record taken in.
+	fwd, err := n.startForwarder(sp)
+	if err != nil {
+		if repl != nil {
+			repl.stop(context.Background())
+		}
+		httpLn.Close()
+		grpcLn.Close()
+		sp.Close()
+		return fmt.Errorf("upstream: %w", err)
+	}
+	n.fwd = fwd
 	broker, err := n.startMQTT(sp)
 	if err != nil {
+		_ = n.stopForwarder()
+		if repl != nil {
+			repl.stop(context.Background())
+		}
 		httpLn.Close()
 		grpcLn.Close()
 		sp.Close()
@@ -115,11 +144,14 @@ func (n *Node) Start() error {
 	n.ready.set("spool", nil)
 	n.lnMu.Lock()
 	n.httpLn, n.grpcLn = httpLn, grpcLn
-	n.spool, n.mqtt = sp, broker
+	n.spool, n.mqtt, n.repl = sp, broker, repl
 	n.started = time.Now()
 	n.lnMu.Unlock()
 	n.serve("http", func() error { return n.httpSrv.Serve(httpLn) })
 	n.serve("grpc", func() error { return n.grpcSrv.Serve(grpcLn) })
+	if repl != nil {
+		n.serve("replication", func() error { return repl.gs.Serve(repl.ln) })
+	}
 	n.ready.set("serving", nil)
 	n.setServing(true)
 	if n.api != nil && !n.cfg.HTTP.AllowAnonymous && n.cfg.HTTP.TokensFile == "" {
@@ -127,7 +159,8 @@ func (n *Node) Start() error {
 	}
 	n.log.Info("node started", "site", n.cfg.Site, "data_dir", n.cfg.DataDir, "spool_epoch", sp.Epoch(), "streams", len(n.cfg.Streams),
 		"http", n.HTTPAddr().String(), "grpc", n.GRPCAddr().String(), "mqtt", n.MQTTAddr(),
-		"mqtt_tls", n.MQTTListenerAddr(ingest.ListenerTLS), "mqtt_ws", n.MQTTListenerAddr(ingest.ListenerWS))
+		"mqtt_tls", n.MQTTListenerAddr(ingest.ListenerTLS), "mqtt_ws", n.MQTTListenerAddr(ingest.ListenerWS),
+		"replication", n.ReplicationAddr(), "upstream", n.cfg.Upstream.Hub)
 	return nil
 }
 
@@ -216,6 +249,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		if merr := n.mqtt.Close(ctx); merr != nil {
 			err = fmt.Errorf("mqtt: %w", merr)
 		}
+	}
+
+	if ferr := n.stopForwarder(); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("forwarder: %w", ferr))
+	}
+	if n.repl != nil {
+		n.repl.stop(ctx)
 	}
 
 	var httpErr error

@@ -29,6 +29,10 @@ type Config struct {
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// MQTT is the embedded broker. Edge nodes only.
 	MQTT MQTT `yaml:"mqtt"`
+	// Upstream is the hub an edge node forwards to. Edge nodes only.
+	Upstream Upstream `yaml:"upstream"`
+	// Replication is the hub's listener for edge nodes. Hubs only.
+	Replication Replication `yaml:"replication"`
 	// Spool tunes the durable log under data_dir/spool.
 	Spool Spool `yaml:"spool"`
 	// Streams are the spool's streams. A stream removed from the list stays

@@ -49,7 +49,12 @@ func TestExampleConfigsShowDefaults(t *testing.T) {
 		want.Streams = cfg.Streams                         // the examples show several streams,
 		want.MQTT.Routes = cfg.MQTT.Routes                 // routes,
 		want.MQTT.AllowAnonymous = cfg.MQTT.AllowAnonymous // and the demo's anonymous access
-		want.HTTP.AllowAnonymous = cfg.HTTP.AllowAnonymous // over MQTT and HTTP
+		want.HTTP.AllowAnonymous = cfg.HTTP.AllowAnonymous // over MQTT and HTTP,
+		want.Upstream.Hub = cfg.Upstream.Hub               // the hub on loopback
+		want.Upstream.Plaintext = cfg.Upstream.Plaintext
+		want.Replication.Listen = cfg.Replication.Listen
+		want.Replication.Plaintext = cfg.Replication.Plaintext
+		want.Replication.AllowAnonymous = cfg.Replication.AllowAnonymous
 		if !reflect.DeepEqual(*cfg, want) {
 			t.Errorf("%s.yaml:\n got %+v\nwant %+v", role, *cfg, want)
 		}
@@ -79,16 +84,26 @@ var badConfigs = map[string]string{
 	"duration-no-unit.bad.yaml": `duration-no-unit.bad.yaml:4: http.read_header_timeout: invalid duration "30": want a number with a unit ns, us, ms, s, m, h, d (e.g. 30s, 168h, 7d)`,
 	"duration-unit.bad.yaml":    `duration-unit.bad.yaml:3: shutdown_timeout: invalid duration "30sec": want a number with a unit ns, us, ms, s, m, h, d (e.g. 30s, 168h, 7d)`,
 	"edge-no-site.bad.yaml":     `edge-no-site.bad.yaml:1: site: missing; an edge node needs its site id: 1 to 63 of a-z, 0-9 and '-', starting with a letter or digit (e.g. plant-01)`,
-	"empty.bad.yaml":            `empty.bad.yaml:1: the file holds no settings; want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout, mqtt, spool, streams`,
+	"empty.bad.yaml":            `empty.bad.yaml:1: the file holds no settings; want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout, mqtt, upstream, replication, spool, streams`,
 	"hub-with-site.bad.yaml":    `hub-with-site.bad.yaml:2: site: not allowed for a hub; remove it (a hub serves many sites)`,
-	"list-document.bad.yaml":    `list-document.bad.yaml:1: want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout, mqtt, spool, streams; got a list`,
+	"list-document.bad.yaml":    `list-document.bad.yaml:1: want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout, mqtt, upstream, replication, spool, streams; got a list`,
 	"listen-no-port.bad.yaml":   `listen-no-port.bad.yaml:4: http.listen: want host:port such as 127.0.0.1:8080, or :8080 for all interfaces; got "localhost"`,
 	"missing-value.bad.yaml":    `missing-value.bad.yaml:3: shutdown_timeout: missing value; write one, or delete the key to use the default`,
 	"out-of-range.bad.yaml": `out-of-range.bad.yaml:3: grpc.max_recv_msg_size: must be between 1KiB and 256MiB, got 1GiB
 out-of-range.bad.yaml:4: shutdown_timeout: must be between 1s and 10m0s, got 0s`,
-	"port-range.bad.yaml":           `port-range.bad.yaml:4: grpc.listen: port must be a number from 0 to 65535, got "90900"`,
-	"role-bad.bad.yaml":             `role-bad.bad.yaml:1: role: must be one of: edge, hub; got "gateway"`,
-	"role-missing.bad.yaml":         `role-missing.bad.yaml:1: role: missing; must be one of: edge, hub`,
+	"port-range.bad.yaml":   `port-range.bad.yaml:4: grpc.listen: port must be a number from 0 to 65535, got "90900"`,
+	"role-bad.bad.yaml":     `role-bad.bad.yaml:1: role: must be one of: edge, hub; got "gateway"`,
+	"role-missing.bad.yaml": `role-missing.bad.yaml:1: role: missing; must be one of: edge, hub`,
+	"replication.bad.yaml": `replication.bad.yaml:2: replication: no site can get in: set tls.client_ca_file, tokens_file or allow_anonymous
+replication.bad.yaml:3: replication.listen: "127.0.0.1:9091" clashes with http.listen or grpc.listen; use another port
+replication.bad.yaml:4: replication.stream: must contain {stream} (and may contain {site}), e.g. "{stream}" or "{site}-{stream}"; got "{site}-data"
+replication.bad.yaml:5: replication.tls: cert_file and key_file are required (or set plaintext: true on a trusted network)`,
+	"upstream.bad.yaml": `upstream.bad.yaml:4: upstream.hub: want host:port such as 127.0.0.1:8080, or :8080 for all interfaces; got "hub.example.com"
+upstream.bad.yaml:5: upstream.plaintext: plaintext and upstream.tls exclude each other; remove one
+upstream.bad.yaml:8: upstream.streams[1]: stream "nope" is not in streams
+upstream.bad.yaml:9: upstream.window: must be between 1 and 1024, got 0
+upstream.bad.yaml:10: upstream.token_file: open no-such.token: no such file or directory
+upstream.bad.yaml:12: replication.listen: not allowed for an edge node (hubs serve replication); remove it`,
 	"same-port-as-default.bad.yaml": `same-port-as-default.bad.yaml:4: http.listen: "127.0.0.1:9091" clashes with grpc.listen "127.0.0.1:9091"; use another port`,
 	"same-port.bad.yaml":            `same-port.bad.yaml:7: grpc.listen: "127.0.0.1:8080" clashes with http.listen ":8080"; use another port`,
 	"spool-range.bad.yaml": `spool-range.bad.yaml:3: spool.linger: must be between 0s and 1s, got 2s
@@ -134,7 +149,7 @@ several.bad.yaml:13: shutdown_timeout: must be between 1s and 10m0s, got 1h0m0s`
 	"size-unit.bad.yaml":          `size-unit.bad.yaml:4: grpc.max_recv_msg_size: invalid size "16M": want a number of bytes with an optional unit B, KB, MB, GB, TB, KiB, MiB, GiB, TiB (e.g. 64KiB, 2GiB)`,
 	"syntax.bad.yaml":             `syntax.bad.yaml:5: invalid YAML: mapping values are not allowed in this context`,
 	"two-documents.bad.yaml":      `two-documents.bad.yaml:4: a second YAML document starts here; a config file holds exactly one`,
-	"unknown-key.bad.yaml":        `unknown-key.bad.yaml:4: listen: unknown key; allowed here: role, site, data_dir, http, grpc, shutdown_timeout, mqtt, spool, streams`,
+	"unknown-key.bad.yaml":        `unknown-key.bad.yaml:4: listen: unknown key; allowed here: role, site, data_dir, http, grpc, shutdown_timeout, mqtt, upstream, replication, spool, streams`,
 	"unknown-nested-key.bad.yaml": `unknown-nested-key.bad.yaml:4: http.listn: unknown key (did you mean "listen"?); allowed here: listen, read_header_timeout, max_header_bytes, max_body_bytes, max_bulk_bytes, tokens_file, allow_anonymous`,
 	"wrong-kind.bad.yaml":         `wrong-kind.bad.yaml:5: http: want a mapping with keys listen, read_header_timeout, max_header_bytes, max_body_bytes, max_bulk_bytes, tokens_file, allow_anonymous; got a list`,
 }

@@ -42,6 +42,20 @@ import "time"
 //	mqtt.limits.connect_timeout 10s                10s
 //	mqtt.routes                none                none
 //	mqtt.unrouted              drop                drop
+//	upstream.hub               "" (none)           ""; not allowed
+//	upstream.plaintext         false (TLS)         -
+//	upstream.tls.*             none (system CAs)   -
+//	upstream.token_file        none                -
+//	upstream.streams           all streams         -
+//	upstream.bandwidth         0 (no cap)          -
+//	upstream.window            32                  -
+//	upstream.heartbeat         5s                  -
+//	replication.listen         ""; not allowed     "" (off: it needs credentials)
+//	replication.plaintext      -                   false (TLS)
+//	replication.tls.*          -                   none
+//	replication.tokens_file    -                   none
+//	replication.allow_anonymous -                  false
+//	replication.stream         -                   {stream}
 //	spool.linger               2ms                 2ms
 //	spool.max_batch_bytes      4MiB                4MiB
 //	streams                    one: telemetry      one: telemetry
@@ -94,6 +108,8 @@ func Default(role Role) Config {
 			},
 			Unrouted: "drop",
 		},
+		Upstream:    Upstream{Window: 32, Heartbeat: Duration(5 * time.Second)},
+		Replication: Replication{Stream: "{stream}"},
 		Spool: Spool{
 			Linger:        Duration(2 * time.Millisecond),
 			MaxBatchBytes: 4 * MiB,

@@ -49,6 +49,8 @@ func (c *Config) validate(inFile func(path string) bool) []FieldError {
 	v.size("spool.max_batch_bytes", c.Spool.MaxBatchBytes, 64*KiB, 32*MiB)
 	v.streams(c.Streams)
 	v.mqtt(c)
+	v.upstream(c)
+	v.replication(c)
 	return v.errs
 }
 
