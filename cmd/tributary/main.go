@@ -48,6 +48,7 @@ func commands() []command {
 		{"spool", "inspect a spool: tributary spool check|stat --dir DIR", runSpool},
 		{"passwd", "set an MQTT user's password: tributary passwd -f FILE -u USER", runPasswd},
 		{"token", "make an ingest token: tributary token new NAME [--streams a,b]", runToken},
+		{"sites", "show a hub's sites and their lag: tributary sites --addr HUB:PORT", runSites},
 		{"version", "print the version, commit, Go version and platform", runVersion},
 	}
 }
