@@ -228,7 +228,7 @@ func (s *session) sendEntry(p *part) error {
 	b := &tributaryv1.Batch{Stream: p.stream, Partition: uint32(p.p), BaseOffset: e.Offset(), Count: uint32(e.NextOffset() - e.Offset())}
 	records := 0
 	if e.Gap != nil {
-		b.Gap = &tributaryv1.Gap{MinTime: ts(e.Gap.MinTime), MaxTime: ts(e.Gap.MaxTime), DroppedAt: ts(e.Gap.At), Reason: e.Gap.Reason}
+		b.Gap = &tributaryv1.ReplicatedGap{MinTime: ts(e.Gap.MinTime), MaxTime: ts(e.Gap.MaxTime), DroppedAt: ts(e.Gap.At), Reason: e.Gap.Reason}
 		s.f.m.gapRecords.Add(float64(e.Gap.Count()))
 	} else {
 		b.Data = e.Batch

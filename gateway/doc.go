@@ -14,7 +14,9 @@
 //     otherwise and from the moment shutdown begins), /metrics (Prometheus, with
 //     Go and process collectors and tributary_build_info), and the REST API
 //     under /v1/ (grpc-gateway, served in-process), with HTTP ingest on an
-//     edge node (POST /v1/streams/{stream}/records: JSON, or NDJSON bulk).
+//     edge node (POST /v1/streams/{stream}/records: JSON, or NDJSON bulk),
+//     and reading streams on both roles (GET /v1/streams and
+//     GET /v1/streams/{stream}/partitions/{partition}/records).
 //     tributary_http_requests_total counts every request by code and route.
 //   - gRPC: the public API (api/tributary/v1), the standard grpc.health.v1
 //     service, and server reflection.
@@ -41,5 +43,11 @@
 //
 // Shutdown marks the node not ready first (so /readyz and gRPC health answer
 // "not serving"), then drains: in-flight HTTP requests and gRPC calls get until
-// the context's deadline, after which connections are closed.
+// the context's deadline, after which connections are closed. Reads waiting
+// for new records (StreamService.Read with wait) answer at once, with what
+// they have, when shutdown begins.
+//
+// StreamService (streams.go) reads the spool as it is: it needs no token and
+// moves no cursor. Anyone who reaches the listeners can read every stream,
+// as they can already see /metrics; bind them to a trusted network.
 package gateway

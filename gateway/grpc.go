@@ -31,6 +31,7 @@ func (n *Node) newGRPCServer() *grpc.Server {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: clientMinPing, PermitWithoutStream: true}),
 	)
 	tributaryv1.RegisterNodeServiceServer(s, &nodeService{n: n})
+	tributaryv1.RegisterStreamServiceServer(s, &streamService{n: n})
 	if n.api != nil {
 		tributaryv1.RegisterIngestServiceServer(s, n.api)
 	}
@@ -51,6 +52,7 @@ func (n *Node) setServing(ok bool) {
 	}
 	n.health.SetServingStatus("", st)
 	n.health.SetServingStatus(tributaryv1.NodeService_ServiceDesc.ServiceName, st)
+	n.health.SetServingStatus(tributaryv1.StreamService_ServiceDesc.ServiceName, st)
 	if n.api != nil {
 		n.health.SetServingStatus(tributaryv1.IngestService_ServiceDesc.ServiceName, st)
 	}

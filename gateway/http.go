@@ -22,12 +22,13 @@ import (
 // The REST gateway decodes JSON with ingest's marshaler, which reads an
 // Append body itself (a record value is a JSON object kept verbatim, or
 // base64), for application/json and for any other content type, so that
-// `curl -d` works; its error handler answers a full stream with 503 and
+// `curl -d` works; it writes a Read answer's record values as JSON where
+// they are JSON (restMarshaler); its error handler answers a full stream with 503 and
 // Retry-After, and a too large request with 413. The ingest route is
 // registered here too, in front of the gateway: it checks the token before
 // the body is read, limits the body, and serves the NDJSON bulk form.
 func (n *Node) newHTTPHandler() (http.Handler, error) {
-	m := ingest.NewRESTMarshaler()
+	m := restMarshaler{ingest.NewRESTMarshaler()}
 	rest := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, m),
 		runtime.WithMarshalerOption("application/json", m),
@@ -40,6 +41,11 @@ func (n *Node) newHTTPHandler() (http.Handler, error) {
 	// The API's routes are listed, though the gateway routes them itself,
 	// so that the request counter can name them.
 	mux.Handle("GET /v1/node", rest)
+	if err := tributaryv1.RegisterStreamServiceHandlerServer(context.Background(), rest, &streamService{n: n}); err != nil {
+		return nil, fmt.Errorf("register REST handlers: %w", err)
+	}
+	mux.Handle("GET /v1/streams", rest)
+	mux.Handle("GET /v1/streams/{stream}/partitions/{partition}/records", rest)
 	if n.api != nil {
 		if err := tributaryv1.RegisterIngestServiceHandlerServer(context.Background(), rest, n.api); err != nil {
 			return nil, fmt.Errorf("register REST handlers: %w", err)

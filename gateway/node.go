@@ -48,6 +48,10 @@ type Node struct {
 	serveErr chan error             // one send per listener whose Serve failed
 	wg       sync.WaitGroup
 	stopping atomic.Bool
+	// stopCtx ends when Shutdown begins, so that long-polling reads answer
+	// at once instead of holding up the drain.
+	stopCtx   context.Context
+	stopReads context.CancelFunc
 }
 
 // New checks cfg and builds a node from it. Nothing is bound or written until
@@ -64,6 +68,7 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		log:      log.With("role", string(cfg.Role)),
 		serveErr: make(chan error, 3),
 	}
+	n.stopCtx, n.stopReads = context.WithCancel(context.Background())
 	n.reg = newRegistry(cfg)
 	var err error
 	if n.requests, err = newHTTPMetrics(n.reg); err != nil {
@@ -244,6 +249,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	begin := time.Now()
 	n.ready.set("serving", errShuttingDown)
 	n.setServing(false)
+	n.stopReads()
 	var err error
 	if n.mqtt != nil { // first stop taking data in; acks of what is queued still go out
 		if merr := n.mqtt.Close(ctx); merr != nil {

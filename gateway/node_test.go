@@ -141,7 +141,7 @@ func TestGRPCHealthReflectionAndAPI(t *testing.T) {
 	conn := dial(t, n)
 	ctx := t.Context()
 
-	for _, svc := range []string{"", "tributary.v1.NodeService"} {
+	for _, svc := range []string{"", "tributary.v1.NodeService", "tributary.v1.StreamService"} {
 		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 			t.Errorf("health %q = %v, %v; want SERVING", svc, resp.GetStatus(), err)
@@ -157,7 +157,7 @@ func TestGRPCHealthReflectionAndAPI(t *testing.T) {
 	}
 
 	services := listServices(t, conn)
-	for _, want := range []string{"tributary.v1.NodeService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"} {
+	for _, want := range []string{"tributary.v1.NodeService", "tributary.v1.StreamService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"} {
 		if !strings.Contains(services, want) {
 			t.Errorf("reflection lists %q, missing %s", services, want)
 		}

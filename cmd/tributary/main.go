@@ -46,6 +46,7 @@ func commands() []command {
 		{"hub", "run a hub: tributary hub -c FILE", runNode("hub")},
 		{"config", "check a config file: tributary config validate -c FILE", runConfig},
 		{"spool", "inspect a spool: tributary spool check|stat --dir DIR", runSpool},
+		{"tail", "print a stream's records from a node: tributary tail STREAM --addr HOST:PORT [--follow]", runTail},
 		{"passwd", "set an MQTT user's password: tributary passwd -f FILE -u USER", runPasswd},
 		{"token", "make an ingest token: tributary token new NAME [--streams a,b]", runToken},
 		{"sites", "show a hub's sites and their lag: tributary sites --addr HUB:PORT", runSites},

@@ -148,6 +148,19 @@ func TestNodeServesAndStopsOnSignal(t *testing.T) {
 // test's cleanup kills it if it still runs.
 func startBinary(t *testing.T, role, cfg string) (*exec.Cmd, string) {
 	t.Helper()
+	cmd, addrs := startBinaryAddrs(t, role, cfg)
+	return cmd, addrs.HTTP
+}
+
+// nodeAddrs are the bound addresses a node logs when it has started.
+type nodeAddrs struct {
+	HTTP string `json:"http"`
+	GRPC string `json:"grpc"`
+}
+
+// startBinaryAddrs is startBinary, returning every address.
+func startBinaryAddrs(t *testing.T, role, cfg string) (*exec.Cmd, nodeAddrs) {
+	t.Helper()
 	cmd := exec.Command(binary, role, "-c", writeFile(t, role+".yaml", cfg), "--log-format", "json")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -158,32 +171,32 @@ func startBinary(t *testing.T, role, cfg string) (*exec.Cmd, string) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	logs := bufio.NewScanner(stderr)
-	httpAddr := startedAddr(t, logs)
+	addrs := startedAddrs(t, logs)
 	go func() { // keep draining the logs so the node never blocks on them
 		for logs.Scan() {
 		}
 	}()
-	return cmd, httpAddr
+	return cmd, addrs
 }
 
-// startedAddr reads JSON log lines until the "node started" one and returns
-// its HTTP address.
-func startedAddr(t *testing.T, logs *bufio.Scanner) string {
+// startedAddrs reads JSON log lines until the "node started" one and
+// returns its addresses.
+func startedAddrs(t *testing.T, logs *bufio.Scanner) nodeAddrs {
 	t.Helper()
 	for logs.Scan() {
 		var line struct {
-			Msg  string `json:"msg"`
-			HTTP string `json:"http"`
+			Msg string `json:"msg"`
+			nodeAddrs
 		}
 		if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
 			t.Fatalf("log line is not JSON: %q", logs.Text())
 		}
 		if line.Msg == "node started" {
-			return line.HTTP
+			return line.nodeAddrs
 		}
 	}
 	t.Fatalf("node exited before it started: %v", logs.Err())
-	return ""
+	return nodeAddrs{}
 }
 
 func writeFile(t *testing.T, name, content string) string {

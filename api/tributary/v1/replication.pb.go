@@ -521,7 +521,7 @@ type Batch struct {
 	// Set when the edge's retention dropped these offsets before they were
 	// sent (drop_oldest on a full disk): the hub records the gap and moves its
 	// checkpoint past it.
-	Gap           *Gap `protobuf:"bytes,6,opt,name=gap,proto3" json:"gap,omitempty"`
+	Gap           *ReplicatedGap `protobuf:"bytes,6,opt,name=gap,proto3" json:"gap,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -591,14 +591,14 @@ func (x *Batch) GetData() []byte {
 	return nil
 }
 
-func (x *Batch) GetGap() *Gap {
+func (x *Batch) GetGap() *ReplicatedGap {
 	if x != nil {
 		return x.Gap
 	}
 	return nil
 }
 
-type Gap struct {
+type ReplicatedGap struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	MinTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=min_time,json=minTime,proto3" json:"min_time,omitempty"`
 	MaxTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=max_time,json=maxTime,proto3" json:"max_time,omitempty"`
@@ -609,20 +609,20 @@ type Gap struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *Gap) Reset() {
-	*x = Gap{}
+func (x *ReplicatedGap) Reset() {
+	*x = ReplicatedGap{}
 	mi := &file_tributary_v1_replication_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *Gap) String() string {
+func (x *ReplicatedGap) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*Gap) ProtoMessage() {}
+func (*ReplicatedGap) ProtoMessage() {}
 
-func (x *Gap) ProtoReflect() protoreflect.Message {
+func (x *ReplicatedGap) ProtoReflect() protoreflect.Message {
 	mi := &file_tributary_v1_replication_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -634,33 +634,33 @@ func (x *Gap) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use Gap.ProtoReflect.Descriptor instead.
-func (*Gap) Descriptor() ([]byte, []int) {
+// Deprecated: Use ReplicatedGap.ProtoReflect.Descriptor instead.
+func (*ReplicatedGap) Descriptor() ([]byte, []int) {
 	return file_tributary_v1_replication_proto_rawDescGZIP(), []int{8}
 }
 
-func (x *Gap) GetMinTime() *timestamppb.Timestamp {
+func (x *ReplicatedGap) GetMinTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.MinTime
 	}
 	return nil
 }
 
-func (x *Gap) GetMaxTime() *timestamppb.Timestamp {
+func (x *ReplicatedGap) GetMaxTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.MaxTime
 	}
 	return nil
 }
 
-func (x *Gap) GetDroppedAt() *timestamppb.Timestamp {
+func (x *ReplicatedGap) GetDroppedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.DroppedAt
 	}
 	return nil
 }
 
-func (x *Gap) GetReason() string {
+func (x *ReplicatedGap) GetReason() string {
 	if x != nil {
 		return x.Reason
 	}
@@ -1178,16 +1178,16 @@ const file_tributary_v1_replication_proto_rawDesc = "" +
 	"\x0fPartitionOffset\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x16\n" +
-	"\x06offset\x18\x03 \x01(\x04R\x06offset\"\xad\x01\n" +
+	"\x06offset\x18\x03 \x01(\x04R\x06offset\"\xb7\x01\n" +
 	"\x05Batch\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x1f\n" +
 	"\vbase_offset\x18\x03 \x01(\x04R\n" +
 	"baseOffset\x12\x14\n" +
 	"\x05count\x18\x04 \x01(\rR\x05count\x12\x12\n" +
-	"\x04data\x18\x05 \x01(\fR\x04data\x12#\n" +
-	"\x03gap\x18\x06 \x01(\v2\x11.tributary.v1.GapR\x03gap\"\xc6\x01\n" +
-	"\x03Gap\x125\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\x12-\n" +
+	"\x03gap\x18\x06 \x01(\v2\x1b.tributary.v1.ReplicatedGapR\x03gap\"\xd0\x01\n" +
+	"\rReplicatedGap\x125\n" +
 	"\bmin_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\aminTime\x125\n" +
 	"\bmax_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\amaxTime\x129\n" +
 	"\n" +
@@ -1258,7 +1258,7 @@ var file_tributary_v1_replication_proto_goTypes = []any{
 	(*StreamRefusal)(nil),         // 5: tributary.v1.StreamRefusal
 	(*PartitionOffset)(nil),       // 6: tributary.v1.PartitionOffset
 	(*Batch)(nil),                 // 7: tributary.v1.Batch
-	(*Gap)(nil),                   // 8: tributary.v1.Gap
+	(*ReplicatedGap)(nil),         // 8: tributary.v1.ReplicatedGap
 	(*Ack)(nil),                   // 9: tributary.v1.Ack
 	(*Heartbeat)(nil),             // 10: tributary.v1.Heartbeat
 	(*PartitionHead)(nil),         // 11: tributary.v1.PartitionHead
@@ -1277,10 +1277,10 @@ var file_tributary_v1_replication_proto_depIdxs = []int32{
 	3,  // 5: tributary.v1.Hello.streams:type_name -> tributary.v1.StreamOffer
 	6,  // 6: tributary.v1.Welcome.resume:type_name -> tributary.v1.PartitionOffset
 	5,  // 7: tributary.v1.Welcome.refused:type_name -> tributary.v1.StreamRefusal
-	8,  // 8: tributary.v1.Batch.gap:type_name -> tributary.v1.Gap
-	16, // 9: tributary.v1.Gap.min_time:type_name -> google.protobuf.Timestamp
-	16, // 10: tributary.v1.Gap.max_time:type_name -> google.protobuf.Timestamp
-	16, // 11: tributary.v1.Gap.dropped_at:type_name -> google.protobuf.Timestamp
+	8,  // 8: tributary.v1.Batch.gap:type_name -> tributary.v1.ReplicatedGap
+	16, // 9: tributary.v1.ReplicatedGap.min_time:type_name -> google.protobuf.Timestamp
+	16, // 10: tributary.v1.ReplicatedGap.max_time:type_name -> google.protobuf.Timestamp
+	16, // 11: tributary.v1.ReplicatedGap.dropped_at:type_name -> google.protobuf.Timestamp
 	16, // 12: tributary.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
 	11, // 13: tributary.v1.Heartbeat.heads:type_name -> tributary.v1.PartitionHead
 	16, // 14: tributary.v1.PartitionHead.oldest_unacked:type_name -> google.protobuf.Timestamp
