@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -153,7 +154,7 @@ func (f *Forwarder) protect() error {
 
 // Run keeps a session with the hub open until ctx ends; it returns nil then.
 func (f *Forwarder) Run(ctx context.Context) error {
-	attempt := 0
+	attempt, lastErr := 0, ""
 	for {
 		progressed, err := f.session(ctx)
 		if ctx.Err() != nil {
@@ -167,7 +168,15 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		f.failed(err, fatal)
 		d := f.backoff(attempt, fatal)
 		attempt++
-		f.opts.Logger.Warn("replication session ended; retrying", "hub", f.opts.Addr, "err", err, "fatal", fatal, "retry_in", d.Round(time.Millisecond))
+		// The first failure of a run of the same one is a warning; its
+		// repeats (a hub that is down, retried every second) are debug.
+		level := slog.LevelWarn
+		if progressed || err.Error() != lastErr {
+			lastErr = err.Error()
+		} else {
+			level = slog.LevelDebug
+		}
+		f.opts.Logger.Log(ctx, level, "replication session ended; retrying", "hub", f.opts.Addr, "err", err, "fatal", fatal, "retry_in", d.Round(time.Millisecond))
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
