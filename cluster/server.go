@@ -28,8 +28,9 @@ type Server struct {
 	sp   *spool.Spool
 	m    *metrics
 
-	mu    sync.Mutex
-	sites map[string]*siteState
+	mu     sync.Mutex
+	sites  map[string]*siteState
+	listMu sync.Mutex // a new site's Hello holds it while it adds the site to keySites
 }
 
 // siteState is the hub's live view of one site. Fields after mu are guarded
@@ -182,6 +183,7 @@ func (s *Server) open(ctx context.Context, cred credential, h *tributaryv1.Hello
 	sess := &session{srv: s, site: site, epoch: h.GetEpoch(), parts: map[partKey]*partState{}}
 	welcome := &tributaryv1.Welcome{}
 	var offers []siteOffer
+	targets := map[string]spool.StreamConfig{}
 	for _, o := range h.GetStreams() {
 		name := o.GetStream()
 		target := s.opts.hubStream(site, name)
@@ -197,17 +199,8 @@ func (s *Server) open(ctx context.Context, cred credential, h *tributaryv1.Hello
 			return nil, nil, status.Errorf(codes.InvalidArgument, "hello: stream %q: partitions %d out of range", name, o.GetPartitions())
 		}
 		offers = append(offers, siteOffer{Stream: name, Partitions: o.GetPartitions()})
-		for p := range o.GetPartitions() {
-			key := ckptKey(site, sess.epoch, name, p)
-			next, stored, err := readCheckpoint(s.sp, key)
-			if err != nil {
-				return nil, nil, status.Errorf(codes.Internal, "read checkpoint: %v", err)
-			}
-			sess.parts[partKey{name, p}] = &partState{key: key, target: target, hubParts: cfg.Partitions, next: next, stored: stored, acked: next}
-			welcome.Resume = append(welcome.Resume, &tributaryv1.PartitionOffset{Stream: name, Partition: p, Offset: next})
-		}
+		targets[name] = cfg
 	}
-
 	st := s.site(site)
 	st.hello.Lock()
 	defer st.hello.Unlock()
@@ -229,18 +222,41 @@ func (s *Server) open(ctx context.Context, cred credential, h *tributaryv1.Hello
 	}
 	sess.mark = sessionMark{gen: prev.gen + 1}
 	rec.Epoch, rec.Version, rec.Streams = sess.epoch, h.GetVersion(), offers
-	t := new(spool.Txn).ExpectState(sessionKey(site), raw).PutState(sessionKey(site), sess.mark.bytes()).
-		PutState(siteKey(site), mustJSON(rec))
-	if names, added := s.siteNames(site); added {
+	// No precondition on the old mark: the fenced session may still be
+	// committing (which moves only its transaction count); the generation
+	// is ours alone, as Hellos of a site take turns (st.hello).
+	t := new(spool.Txn).PutState(sessionKey(site), sess.mark.bytes()).PutState(siteKey(site), mustJSON(rec))
+	// A new site joins the stored list; new sites take turns, so that two
+	// cannot both write the list each without the other.
+	s.listMu.Lock()
+	names, added := s.siteNames(site)
+	if added {
 		t.PutState(keySites, mustJSON(names))
+	} else {
+		s.listMu.Unlock()
 	}
-	if _, err := s.sp.Commit(ctx, t); err != nil {
-		if errors.Is(err, spool.ErrConflict) {
-			return nil, nil, status.Errorf(codes.Aborted, "another session of site %q opened meanwhile", site)
-		}
+	_, err = s.sp.Commit(ctx, t)
+	if added {
+		s.listMu.Unlock()
+	}
+	if err != nil {
 		return nil, nil, status.Errorf(codes.Unavailable, "open session: %v", err)
 	}
 	sess.gapRecords = rec.GapRecords
+	// Read the checkpoints only now: a commit the fenced session had queued
+	// has landed or failed by the time the fence committed.
+	for _, o := range offers {
+		cfg := targets[o.Stream]
+		for p := range o.Partitions {
+			key := ckptKey(site, sess.epoch, o.Stream, p)
+			next, stored, err := readCheckpoint(s.sp, key)
+			if err != nil {
+				return nil, nil, status.Errorf(codes.Internal, "read checkpoint: %v", err)
+			}
+			sess.parts[partKey{o.Stream, p}] = &partState{key: key, target: cfg.Name, hubParts: cfg.Partitions, next: next, stored: stored, acked: next}
+			welcome.Resume = append(welcome.Resume, &tributaryv1.PartitionOffset{Stream: o.Stream, Partition: p, Offset: next})
+		}
+	}
 	sess.ctx, sess.cancel = context.WithCancelCause(ctx)
 	welcome.Session = sess.mark.gen
 

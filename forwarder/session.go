@@ -19,8 +19,9 @@ import (
 	"github.com/tributary-io/tributary/spool"
 )
 
-// readBytes is how much one spool read fetches for a partition.
-const readBytes = 1 << 20
+// readBytes is how much one spool read fetches for a partition (at least
+// one batch, whatever its size).
+const readBytes = 256 << 10
 
 // grpcConnectParams makes gRPC's own reconnects follow the same backoff.
 func grpcConnectParams(o Options) grpc.ConnectParams {
@@ -196,7 +197,8 @@ func (s *session) pick() (*part, error) {
 	return best, nil
 }
 
-// ready says whether p has an entry to send, reading it if needed.
+// ready says whether p has something to send. It reads nothing: only the
+// partition picked reads, so memory holds at most one read per partition.
 func (s *session) ready(p *part) (bool, error) {
 	if p.stalled != "" {
 		return false, nil
@@ -205,25 +207,33 @@ func (s *session) ready(p *part) (bool, error) {
 		return true, nil
 	}
 	_, head, err := s.f.sp.Offsets(p.stream, p.p)
-	if err != nil || p.next >= head {
-		return false, err
+	return err == nil && p.next < head, err
+}
+
+// fill reads p's next entries into p.buf.
+func (s *session) fill(p *part) error {
+	if len(p.buf) > 0 {
+		return nil
 	}
 	entries, err := s.f.sp.Read(p.stream, p.p, p.next, readBytes)
 	var oor *spool.OutOfRangeError
 	switch {
 	case errors.As(err, &oor) && p.next < oor.Start:
-		// Retention dropped it between the Offsets and the Read.
+		// Retention dropped it since the hub's checkpoint was read.
 		p.buf = []spool.Entry{{Partition: p.p, Gap: &spool.Gap{From: p.next, To: oor.Start, At: s.f.opts.Now(), Reason: "not on the edge any more"}}}
-		return true, nil
+		return nil
 	case err != nil:
-		return false, fmt.Errorf("read stream %q partition %d at %d: %w", p.stream, p.p, p.next, err)
+		return fmt.Errorf("read stream %q partition %d at %d: %w", p.stream, p.p, p.next, err)
 	}
 	p.buf = entries
-	return len(entries) > 0, nil
+	return nil
 }
 
 // sendEntry sends p's next entry, waiting for the byte budget.
 func (s *session) sendEntry(p *part) error {
+	if err := s.fill(p); err != nil || len(p.buf) == 0 {
+		return err // nothing yet: the head moved ahead of what reads see
+	}
 	e := p.buf[0]
 	b := &tributaryv1.Batch{Stream: p.stream, Partition: uint32(p.p), BaseOffset: e.Offset(), Count: uint32(e.NextOffset() - e.Offset())}
 	records := 0
