@@ -29,8 +29,8 @@ type Forwarder struct {
 	opts    Options
 	sp      *spool.Spool
 	m       *metrics
-	conn    *grpc.ClientConn
-	client  tributaryv1.ReplicationServiceClient
+	hubs    []hubConn     // Addr, then Alternates
+	cur     int           // the hub in use; Run's goroutine only
 	limiter *rate.Limiter // nil: no budget
 
 	mu     sync.Mutex
@@ -40,6 +40,8 @@ type Forwarder struct {
 // Status is what the forwarder is doing, for a status page and tests.
 type Status struct {
 	Connected bool
+	// Hub is the address of the current (or last) session's hub.
+	Hub string
 	// Session is the hub's number for the current (or last) session.
 	Session uint64
 	// LastError is why the last session ended or could not open; Fatal says
@@ -72,21 +74,25 @@ func New(opts Options) (*Forwarder, error) {
 	if o.TLS != nil {
 		creds = credentials.NewTLS(o.TLS)
 	}
-	conn, err := grpc.NewClient(o.Addr,
-		grpc.WithTransportCredentials(creds),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: o.KeepaliveTime, Timeout: o.KeepaliveTimeout, PermitWithoutStream: true}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<20)),
-		grpc.WithConnectParams(grpcConnectParams(o)),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("forwarder: hub address %q: %w", o.Addr, err)
+	for _, addr := range append([]string{o.Addr}, o.Alternates...) {
+		conn, err := grpc.NewClient(addr,
+			grpc.WithTransportCredentials(creds),
+			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: o.KeepaliveTime, Timeout: o.KeepaliveTimeout, PermitWithoutStream: true}),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<20)),
+			grpc.WithConnectParams(grpcConnectParams(o)),
+		)
+		if err != nil {
+			_ = f.closeConns()
+			return nil, fmt.Errorf("forwarder: hub address %q: %w", addr, err)
+		}
+		f.hubs = append(f.hubs, hubConn{addr: addr, conn: conn, client: tributaryv1.NewReplicationServiceClient(conn)})
 	}
 	m, err := newMetrics(o.Registerer)
 	if err != nil {
-		conn.Close()
+		_ = f.closeConns()
 		return nil, err
 	}
-	f.m, f.conn, f.client = m, conn, tributaryv1.NewReplicationServiceClient(conn)
+	f.m = m
 	return f, nil
 }
 
@@ -94,10 +100,25 @@ func New(opts Options) (*Forwarder, error) {
 // rate holds over short spans too; larger batches wait in several steps.
 func burst(bps int64) int { return int(max(bps/10, 1)) }
 
-// Close releases the connection and the metrics. Call it after Run returns.
+// hubConn is one hub address and its connection.
+type hubConn struct {
+	addr   string
+	conn   *grpc.ClientConn
+	client tributaryv1.ReplicationServiceClient
+}
+
+// Close releases the connections and the metrics. Call it after Run returns.
 func (f *Forwarder) Close() error {
 	f.m.set.Unregister()
-	return f.conn.Close()
+	return f.closeConns()
+}
+
+func (f *Forwarder) closeConns() error {
+	var errs []error
+	for _, h := range f.hubs {
+		errs = append(errs, h.conn.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Status returns a copy of the current status.
@@ -161,8 +182,11 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			f.setConnected(false)
 			return nil
 		}
+		hub := f.hubs[f.cur].addr
 		if progressed {
 			attempt = 0
+		} else {
+			f.cur = (f.cur + 1) % len(f.hubs) // try the next address
 		}
 		fatal := isFatal(err)
 		f.failed(err, fatal)
@@ -176,7 +200,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		} else {
 			level = slog.LevelDebug
 		}
-		f.opts.Logger.Log(ctx, level, "replication session ended; retrying", "hub", f.opts.Addr, "err", err, "fatal", fatal, "retry_in", d.Round(time.Millisecond))
+		f.opts.Logger.Log(ctx, level, "replication session ended; retrying", "hub", hub, "err", err, "fatal", fatal, "retry_in", d.Round(time.Millisecond))
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
@@ -240,7 +264,8 @@ func (f *Forwarder) session(ctx context.Context) (progressed bool, err error) {
 	if f.opts.Token != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+f.opts.Token)
 	}
-	stream, err := f.client.Replicate(ctx)
+	hub := f.hubs[f.cur]
+	stream, err := hub.client.Replicate(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -266,7 +291,7 @@ func (f *Forwarder) session(ctx context.Context) (progressed bool, err error) {
 		return false, err
 	}
 	f.mu.Lock()
-	f.status.Connected, f.status.Session, f.status.Sessions = true, w.GetSession(), f.status.Sessions+1
+	f.status.Connected, f.status.Session, f.status.Sessions, f.status.Hub = true, w.GetSession(), f.status.Sessions+1, hub.addr
 	f.status.Refused = map[string]string{}
 	for _, r := range w.GetRefused() {
 		f.status.Refused[r.GetStream()] = r.GetReason()
@@ -275,7 +300,7 @@ func (f *Forwarder) session(ctx context.Context) (progressed bool, err error) {
 	f.mu.Unlock()
 	f.m.connected.Set(1)
 	f.m.sessions.Inc()
-	f.opts.Logger.Info("replication session open", "hub", f.opts.Addr, "session", w.GetSession(), "partitions", len(s.parts))
+	f.opts.Logger.Info("replication session open", "hub", hub.addr, "session", w.GetSession(), "partitions", len(s.parts))
 	err = s.run()
 	f.setConnected(false)
 	return s.progressed.Load(), err

@@ -280,3 +280,17 @@ func TestSitesAuthenticate(t *testing.T) {
 		t.Fatalf("a wrong token was retried %d times within 300 ms; want one attempt and a long backoff", st.Failures)
 	}
 }
+
+// With the first hub address dead, the forwarder moves on to an alternate.
+func TestAlternateHub(t *testing.T) {
+	ca := testcert.NewCA(t, "sites")
+	h := startHub(t, ca, hubConfig{})
+	e := openEdge(t, "plant-03")
+	e.produce(hubStream, keys, 10)
+	e.forward(forwarder.Options{Addr: "127.0.0.1:1", Alternates: []string{h.addr}, TLS: clientTLS(t, ca, "plant-03")})
+	waitFor(t, "the records at the alternate hub", patience, func() bool { return h.count(hubStream) == 50 })
+	if st := e.fwd.Status(); st.Hub != h.addr {
+		t.Fatalf("status names hub %q, want %q", st.Hub, h.addr)
+	}
+	exactlyOnce(t, h.records(hubStream), "plant-03", wantAll(e))
+}

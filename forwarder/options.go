@@ -46,6 +46,10 @@ type Options struct {
 	Version string
 	// Addr is the hub's replication address, host:port.
 	Addr string
+	// Alternates are further addresses of the same hub tier (hubs that share
+	// the central store, e.g. Kafka): after a session to one fails without
+	// progress, the next is tried, in turn.
+	Alternates []string
 	// TLS, if set, is used for the connection (with a client certificate
 	// for mTLS); nil means plaintext.
 	TLS *tls.Config

@@ -122,6 +122,7 @@ func (n *Node) startForwarder(sp *spool.Spool) (*forwarder.Forwarder, error) {
 		Site:           n.cfg.Site,
 		Version:        buildinfo.Get().Version,
 		Addr:           u.Hub,
+		Alternates:     u.Alternates,
 		TLS:            tlsCfg,
 		Token:          tok,
 		Streams:        u.Streams,

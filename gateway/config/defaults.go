@@ -43,6 +43,7 @@ import "time"
 //	mqtt.routes                none                none
 //	mqtt.unrouted              drop                drop
 //	upstream.hub               "" (none)           ""; not allowed
+//	upstream.alternates        none                -
 //	upstream.plaintext         false (TLS)         -
 //	upstream.tls.*             none (system CAs)   -
 //	upstream.token_file        none                -

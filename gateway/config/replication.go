@@ -15,6 +15,9 @@ import (
 type Upstream struct {
 	// Hub is the hub's replication address, host:port; "" forwards nothing.
 	Hub string `yaml:"hub"`
+	// Alternates are more addresses of the same hub tier, tried in turn
+	// when a session to the current one fails.
+	Alternates []string `yaml:"alternates"`
 	// Plaintext connects without TLS: for a trusted network or a demo.
 	Plaintext bool `yaml:"plaintext"`
 	// TLS: the CAs that sign the hub's certificate (default: the system's),
@@ -152,6 +155,9 @@ func (v *validator) upstream(c *Config) {
 		return
 	}
 	v.listen("upstream.hub", u.Hub)
+	for i, a := range u.Alternates {
+		v.listen(fmt.Sprintf("upstream.alternates[%d]", i), a)
+	}
 	names := map[string]bool{}
 	for _, s := range c.Streams {
 		names[s.Name] = true
