@@ -62,6 +62,9 @@ func TestDroppedRecordsReachTheHubAsAGap(t *testing.T) {
 	})
 	r, _ := h.srv.ListSites(context.Background(), &tributaryv1.ListSitesRequest{})
 	gaps := r.GetSites()[0].GetGapRecords()
+	// The checkpoint is state, which a reader may see a moment before the
+	// records of its commit are published to readers (after the fsync).
+	waitFor(t, "the records readable at the hub", patience, func() bool { return h.count("vibration")+gaps >= total })
 	recs := h.records("vibration")[0]
 	if uint64(len(recs))+gaps != total {
 		t.Fatalf("hub: %d records and %d in gaps, want %d in all", len(recs), gaps, total)
