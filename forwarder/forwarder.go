@@ -192,14 +192,18 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		f.failed(err, fatal)
 		d := f.backoff(attempt, fatal)
 		attempt++
-		// The first failure of a run of the same one is a warning; its
-		// repeats (a hub that is down, retried every second) are debug.
+		// A refusal is an error each time (every 30 s). Of other failures,
+		// the first of a run of the same one is a warning and its repeats
+		// (a hub that is down, retried every second) are debug.
 		level := slog.LevelWarn
-		if progressed || err.Error() != lastErr {
-			lastErr = err.Error()
-		} else {
+		switch {
+		case fatal:
+			level = slog.LevelError
+		case progressed || err.Error() != lastErr:
+		default:
 			level = slog.LevelDebug
 		}
+		lastErr = err.Error()
 		f.opts.Logger.Log(ctx, level, "replication session ended; retrying", "hub", hub, "err", err, "fatal", fatal, "retry_in", d.Round(time.Millisecond))
 		t := time.NewTimer(d)
 		select {
@@ -234,6 +238,7 @@ func isFatal(err error) bool {
 
 func (f *Forwarder) failed(err error, fatal bool) {
 	f.m.failures.Inc()
+	f.m.fatal.Set(boolFloat(fatal))
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.status.Connected = false
@@ -299,6 +304,7 @@ func (f *Forwarder) session(ctx context.Context) (progressed bool, err error) {
 	}
 	f.mu.Unlock()
 	f.m.connected.Set(1)
+	f.m.fatal.Set(0)
 	f.m.sessions.Inc()
 	f.opts.Logger.Info("replication session open", "hub", hub.addr, "session", w.GetSession(), "partitions", len(s.parts))
 	err = s.run()

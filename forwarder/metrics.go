@@ -13,7 +13,7 @@ type metrics struct {
 	rtt                                 prometheus.Histogram
 	inflight, connected                 prometheus.Gauge
 	backlogRecords, backlogBytes        prometheus.Gauge
-	oldestAge                           prometheus.Gauge
+	oldestAge, fatal                    prometheus.Gauge
 	set                                 *promreg.Set
 }
 
@@ -37,6 +37,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		backlogRecords: g("backlog_records", "Records stored and not yet acknowledged by the hub (at the last heartbeat)."),
 		backlogBytes:   g("backlog_bytes", "Stored bytes not yet acknowledged by the hub (estimate, at the last heartbeat)."),
 		oldestAge:      g("oldest_unacked_age_seconds", "Age (by event time) of the oldest record not yet acknowledged by the hub (at the last heartbeat)."),
+		fatal:          g("refused", "1 when the hub refused the last attempt in a way retrying will not heal (a wrong token or certificate): fix the credential."),
 		rtt: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "tributary_forwarder_ack_rtt_seconds",
 			Help:    "Time from sending a batch to the hub's ack of it (the hub's commit included).",
@@ -44,7 +45,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	set, err := promreg.Register(reg, m.sentBatches, m.sentRecords, m.sentBytes, m.ackedRecords, m.gapRecords, m.sessions,
-		m.failures, m.inflight, m.connected, m.backlogRecords, m.backlogBytes, m.oldestAge, m.rtt)
+		m.failures, m.inflight, m.connected, m.backlogRecords, m.backlogBytes, m.oldestAge, m.fatal, m.rtt)
 	if err != nil {
 		return nil, err
 	}
