@@ -24,6 +24,7 @@ type config struct {
 	sections   []int
 	dir        string
 	jsonPath   string
+	perf       string // file prefix for perf recordings of hub and edge
 	quick      bool
 }
 
@@ -43,6 +44,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&sections, "sections", "1,2,3", "sections: 1 Tributary drain, 2 Mosquitto bridge, 3 latency")
 	fs.StringVar(&c.dir, "dir", os.TempDir(), "directory (and filesystem) for the nodes' and brokers' data")
 	fs.StringVar(&c.jsonPath, "json", "", "also write the results as JSON to this file")
+	fs.StringVar(&c.perf, "perf", "", "after the measured runs, one extra Tributary drain (not counted) with `perf record -g` attached to the hub and the edge, into PREFIX-hub.data and PREFIX-edge.data")
 	fs.BoolVar(&c.quick, "quick", false, "smoke run of about a minute: 1 run, 100k records, 3 s latency runs")
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -142,7 +142,7 @@ const (
 // drainTributary starts a hub and an edge over a copy of the filled spool
 // template, and times the drain: from the first byte the edge sends to the
 // moment the hub's metric counts every record committed.
-func (r *report) drainTributary(runDir string) (drainRun, error) {
+func (r *report) drainTributary(runDir string, perf bool) (drainRun, error) {
 	var res drainRun
 	addrs, err := freeAddrs(5)
 	if err != nil {
@@ -171,12 +171,32 @@ func (r *report) drainTributary(runDir string) (drainRun, error) {
 		return res, err
 	}
 	hubCPU0 := hub.cpu()
+	var recs []*perfRec
+	if perf {
+		pr, err := startPerf(hub.pid(), r.cfg.perf+"-hub.data")
+		if err != nil {
+			return res, err
+		}
+		recs = append(recs, pr)
+	}
 	started := time.Now()
 	edge, err := launch("tributary edge", addrs[3], r.bin, "edge", "-c", edgeCfg, "--log-level", "warn")
 	if err != nil {
 		return res, err
 	}
 	defer func() { _ = edge.stop() }()
+	if perf {
+		pr, err := startPerf(edge.pid(), r.cfg.perf+"-edge.data")
+		if err != nil {
+			return res, err
+		}
+		recs = append(recs, pr)
+	}
+	defer func() {
+		for _, pr := range recs {
+			pr.stop()
+		}
+	}()
 	cl := &http.Client{Timeout: 10 * time.Second}
 	hubURL, edgeURL := "http://"+addrs[0]+"/metrics", "http://"+addrs[3]+"/metrics"
 	deadline := time.Now().Add(10 * time.Minute)
@@ -208,5 +228,9 @@ func (r *report) drainTributary(runDir string) (drainRun, error) {
 	if m, err := scrape(cl, edgeURL, mSentBytes, mAcked); err == nil {
 		res.SentBytes = m[mSentBytes]
 	}
+	for _, pr := range recs {
+		pr.stop() // before the nodes stop: the profile is of the drain
+	}
+	recs = nil
 	return res, errorsOf(edge.stop(), hub.stop())
 }
