@@ -270,6 +270,9 @@ func (f *Forwarder) session(ctx context.Context) (progressed bool, err error) {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+f.opts.Token)
 	}
 	hub := f.hubs[f.cur]
+	// Connect now rather than after gRPC's own reconnect backoff: ours is
+	// the one that paces attempts, so a link that is back is used at once.
+	hub.conn.ResetConnectBackoff()
 	stream, err := hub.client.Replicate(ctx)
 	if err != nil {
 		return false, err
@@ -314,6 +317,7 @@ func (f *Forwarder) session(ctx context.Context) (progressed bool, err error) {
 
 // recvErr returns the stream's status when a Send failed because the
 // stream ended (gRPC reports io.EOF from Send; the reason comes from Recv).
+// Only for the Hello: once a session's receiver runs, it alone calls Recv.
 func recvErr(stream tributaryv1.ReplicationService_ReplicateClient, err error) error {
 	if _, rerr := stream.Recv(); rerr != nil && !errors.Is(rerr, context.Canceled) {
 		return rerr

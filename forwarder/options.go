@@ -69,7 +69,8 @@ type Options struct {
 	// KeepaliveTime and KeepaliveTimeout: an idle connection is pinged after
 	// KeepaliveTime and dropped if no answer comes within KeepaliveTimeout,
 	// so a link that died without a reset is found within their sum.
-	// Defaults 10 s and 10 s; the hub allows pings every 5 s.
+	// Defaults 10 s and 10 s; the hub allows pings every 5 s. gRPC raises a
+	// KeepaliveTime below 10 s to 10 s.
 	KeepaliveTime, KeepaliveTimeout time.Duration
 	// MinBackoff, MaxBackoff: the retry delay after a failed session.
 	// Defaults 100 ms and 1 s.

@@ -120,12 +120,33 @@ func (s *session) run() error {
 		s.commitCursors()
 	}()
 	err := s.send()
-	s.cancel(err)
+	if errors.As(err, new(sendFailed)) {
+		// The stream ended under the sender (gRPC's Send then says io.EOF);
+		// why it ended, the receiver's Recv says. Only the receiver may call
+		// Recv: two at once on one stream hang. Give it a moment.
+		t := time.NewTimer(statusWait)
+		select {
+		case <-recvDone:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	s.cancel(err) // no-op if the receiver ended it first
 	<-recvDone
 	<-cursorDone
 	s.f.m.inflight.Set(0)
 	return context.Cause(s.ctx)
 }
+
+// statusWait bounds the wait for the receiver's status after a failed Send.
+const statusWait = 5 * time.Second
+
+// sendFailed is a Send error: the stream is broken; its status comes from
+// the receiver.
+type sendFailed struct{ err error }
+
+func (e sendFailed) Error() string { return "send: " + e.err.Error() }
+func (e sendFailed) Unwrap() error { return e.err }
 
 // send is the sender loop.
 func (s *session) send() error {
@@ -255,7 +276,7 @@ func (s *session) sendEntry(p *part) error {
 	s.mu.Unlock()
 	s.f.m.inflight.Set(float64(s.inflightNow()))
 	if err := s.stream.Send(&tributaryv1.ReplicateRequest{Msg: &tributaryv1.ReplicateRequest_Batch{Batch: b}}); err != nil {
-		return recvErr(s.stream, err)
+		return sendFailed{err}
 	}
 	p.buf = p.buf[1:]
 	p.next = e.NextOffset()
@@ -438,7 +459,7 @@ func (s *session) heartbeat() error {
 	}
 	s.f.m.oldestAge.Set(age)
 	if err := s.stream.Send(&tributaryv1.ReplicateRequest{Msg: &tributaryv1.ReplicateRequest_Heartbeat{Heartbeat: hb}}); err != nil {
-		return recvErr(s.stream, err)
+		return sendFailed{err}
 	}
 	return nil
 }
