@@ -75,3 +75,34 @@ func TestMQTT3RefusalInABatchAcksWhatCameBefore(t *testing.T) {
 		t.Fatalf("after the acks: % x, %v; want the connection closed with nothing more", rest, err)
 	}
 }
+
+// mochi patch 14: the topic index counts the subscriptions it holds, of
+// every kind, so that delivery can be skipped when there are none.
+func TestTopicsIndexCountsSubscriptions(t *testing.T) {
+	x := mqtt.NewTopicsIndex()
+	steps := []struct {
+		name string
+		do   func()
+		want bool
+	}{
+		{"empty", func() {}, false},
+		{"subscribe", func() { x.Subscribe("a", packets.Subscription{Filter: "s/#"}) }, true},
+		{"same again", func() { x.Subscribe("a", packets.Subscription{Filter: "s/#", Qos: 1}) }, true},
+		{"unsubscribe another client", func() { x.Unsubscribe("s/#", "b") }, true},
+		{"unsubscribe", func() { x.Unsubscribe("s/#", "a") }, false},
+		{"unsubscribe twice", func() { x.Unsubscribe("s/#", "a") }, false},
+		{"shared", func() { x.Subscribe("a", packets.Subscription{Filter: "$share/g/s/+"}) }, true},
+		{"unshare", func() { x.Unsubscribe("$share/g/s/+", "a") }, false},
+		{"inline", func() {
+			x.InlineSubscribe(mqtt.InlineSubscription{Subscription: packets.Subscription{Filter: "s/x", Identifier: 1}})
+		}, true},
+		{"inline other id out", func() { x.InlineUnsubscribe(2, "s/x") }, true},
+		{"inline out", func() { x.InlineUnsubscribe(1, "s/x") }, false},
+	}
+	for _, s := range steps {
+		s.do()
+		if got := x.HasSubscriptions(); got != s.want {
+			t.Fatalf("after %s: HasSubscriptions = %v, want %v", s.name, got, s.want)
+		}
+	}
+}
