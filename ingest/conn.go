@@ -353,8 +353,14 @@ func (b *Broker) writeAcks(c *conn, acks []packets.Packet) {
 	b.m.acks.Add(float64(len(acks)))
 }
 
-// deliver hands a stored (or unrouted) publish to local subscribers.
+// deliver hands a stored (or unrouted) publish to local subscribers, and
+// retains it. With no subscription at all and nothing to retain there is
+// nothing to do: mochi would match the topic, allocating as it goes, to
+// find no one.
 func (b *Broker) deliver(pk packets.Packet) {
+	if !pk.FixedHeader.Retain && !b.server.Topics.HasSubscriptions() {
+		return
+	}
 	_ = b.server.Publish(pk.TopicName, pk.Payload, b.retain(pk), pk.FixedHeader.Qos)
 }
 

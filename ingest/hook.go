@@ -137,11 +137,11 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	b := h.b
 	c := b.lookup(cl)
 	if c == nil { // not established: cannot happen, as mochi reads after that
-		return pk, packets.ErrRejectPacket
+		return pk, errReject
 	}
 	if c.limiter != nil {
 		if !b.throttle(c) {
-			return pk, packets.ErrRejectPacket
+			return pk, errReject
 		}
 	}
 	b.m.publishesQoS[min(pk.FixedHeader.Qos, 2)].Inc()
@@ -176,7 +176,7 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	// Every publish, stored or not, is answered by the acker in the order
 	// it came.
 	if !b.enqueue(c, p) {
-		return pk, packets.ErrRejectPacket
+		return pk, errReject
 	}
 	if p.kind == kindStored && p.dupOf == nil {
 		// p may be answered and reused as soon as AppendAsync has queued it:
@@ -187,8 +187,12 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 			p.refuse(codeFor(err), final, reason(err))
 		}
 	}
-	return pk, packets.ErrRejectPacket // mochi neither acks nor delivers it
+	return pk, errReject // mochi neither acks nor delivers it
 }
+
+// errReject is packets.ErrRejectPacket as an error, converted once: a
+// conversion per return allocates.
+var errReject error = packets.ErrRejectPacket
 
 // throttle holds a connection's read loop until its rate limit lets the
 // next publish in. False if the broker closes meanwhile.
