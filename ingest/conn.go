@@ -168,12 +168,27 @@ func (b *Broker) enqueue(c *conn, p *pending) bool {
 	return true
 }
 
+// ackerScratch is an acker's working space, kept between ackers: an acker
+// ends whenever its queue is empty, as often as once per commit, and its
+// slice of acks (packets are large) would be grown again each time.
+type ackerScratch struct {
+	batch []*pending
+	acks  []packets.Packet
+}
+
+var ackerScratches sync.Pool
+
 // runAcker answers the connection's publishes in order until none is left:
 // each time the head of the queue is settled, every settled publish from
 // the head.
 func (b *Broker) runAcker(c *conn) {
-	var batch []*pending
-	var acks []packets.Packet
+	s, _ := ackerScratches.Get().(*ackerScratch)
+	if s == nil {
+		s = new(ackerScratch)
+	}
+	defer ackerScratches.Put(s)
+	batch, acks := s.batch[:0], s.acks[:0]
+	defer func() { s.batch, s.acks = batch[:0], acks[:0] }()
 	for {
 		c.mu.Lock()
 		n := 0
