@@ -14,9 +14,9 @@ import (
 
 // conn is one client connection's state: what it may do, and its
 // publishes, in the order they came, waiting for their outcome. An acker
-// goroutine answers them in that order while there are any; an idle
-// connection has none, and no queue, so that ten thousand sensors that
-// publish once a minute cost little memory.
+// goroutine answers them in that order while there are any, and lingers
+// ackerLinger after; an idle connection has none, and no queue, so that ten
+// thousand sensors that publish once a minute cost little memory.
 //
 // The acker is woken only when the publish at the head of the queue is
 // settled, and then answers every settled publish from the head at once,
@@ -168,6 +168,10 @@ func (b *Broker) enqueue(c *conn, p *pending) bool {
 	return true
 }
 
+// ackerLinger is how long an acker waits with nothing queued before it
+// ends.
+const ackerLinger = 100 * time.Millisecond
+
 // ackerScratch is an acker's working space, kept between ackers: an acker
 // ends whenever its queue is empty, as often as once per commit, and its
 // slice of acks (packets are large) would be grown again each time.
@@ -189,6 +193,13 @@ func (b *Broker) runAcker(c *conn) {
 	defer ackerScratches.Put(s)
 	batch, acks := s.batch[:0], s.acks[:0]
 	defer func() { s.batch, s.acks = batch[:0], acks[:0] }()
+	var idleTimer *time.Timer
+	defer func() {
+		if idleTimer != nil {
+			idleTimer.Stop()
+		}
+	}()
+	idle := false // the queue stayed empty for ackerLinger
 	for {
 		c.mu.Lock()
 		n := 0
@@ -196,15 +207,35 @@ func (b *Broker) runAcker(c *conn) {
 			n++
 		}
 		if n == 0 {
-			if len(c.queue) == 0 {
+			if len(c.queue) == 0 && idle {
 				c.queue, c.running = nil, false
 				c.mu.Unlock()
 				return
 			}
+			wait := len(c.queue) == 0
 			c.mu.Unlock()
-			<-c.kick
+			if !wait {
+				<-c.kick
+				continue
+			}
+			// Nothing queued: linger a little before ending, so that a
+			// connection that publishes steadily keeps its acker (a new
+			// goroutine per commit grew its stack anew each time).
+			if idleTimer == nil {
+				idleTimer = time.NewTimer(ackerLinger)
+			} else {
+				idleTimer.Reset(ackerLinger)
+			}
+			select {
+			case <-c.kick:
+			case <-idleTimer.C:
+				idle = true
+			case <-b.ctx.Done():
+				idle = true
+			}
 			continue
 		}
+		idle = false
 		batch = append(batch[:0], c.queue[:n]...)
 		clear(c.queue[:n])
 		c.queue = c.queue[n:]
