@@ -69,13 +69,13 @@ type pending struct {
 // pendings recycles answered publishes, with their bound callback.
 var pendings sync.Pool
 
-func newPending(c *conn, pk packets.Packet, now time.Time) *pending {
+func newPending(c *conn, pk *packets.Packet, now time.Time) *pending {
 	p, _ := pendings.Get().(*pending)
 	if p == nil {
 		p = new(pending)
 		p.stored = p.onStored
 	}
-	p.c, p.pk, p.queued = c, pk, now
+	p.c, p.pk, p.queued = c, *pk, now
 	return p
 }
 
@@ -285,12 +285,14 @@ func (c *conn) forgetQoS2(p *pending) {
 // completeBatch answers settled publishes, in order: their acks go out in
 // one write, then the messages are delivered to local subscribers, then
 // their slots are freed. acks is scratch space, returned for reuse.
+// Packets are large (800 bytes): acks are filled in place.
 func (b *Broker) completeBatch(c *conn, batch []*pending, acks []packets.Packet) []packets.Packet {
 	now := time.Now()
 	for _, p := range batch {
-		ack, send, stop := b.complete(c, p, now)
+		code, send, stop := b.complete(c, p, now)
 		if send {
-			acks = append(acks, ack)
+			acks = append(acks, packets.Packet{})
+			b.ack(c, &acks[len(acks)-1], &p.pk, code)
 		}
 		if stop != nil {
 			// MQTT 3.1.1 has no refusal but closing the connection: what was
@@ -303,7 +305,7 @@ func (b *Broker) completeBatch(c *conn, batch []*pending, acks []packets.Packet)
 	b.writeAcks(c, acks)
 	for _, p := range batch {
 		if p.dupOf == nil && (p.kind == kindUnrouted || (p.kind == kindStored && p.err == nil)) {
-			b.deliver(p.pk)
+			b.deliver(&p.pk)
 		}
 		if p.dupOf == nil && p.pk.FixedHeader.Qos == 2 {
 			c.forgetQoS2(p)
@@ -315,19 +317,20 @@ func (b *Broker) completeBatch(c *conn, batch []*pending, acks []packets.Packet)
 	return acks[:0]
 }
 
-// complete works out one settled publish's answer: the PUBACK (QoS 1) or
-// PUBREC (QoS 2) to send, if any, with a reason code (MQTT 5 clients see
-// it), or why the connection must end. A successful PUBREC is put in flight
-// here, before it is written, so that mochi finds it when PUBREL comes.
-func (b *Broker) complete(c *conn, p *pending, now time.Time) (ack packets.Packet, send bool, stop error) {
+// complete works out one settled publish's answer: whether to send its
+// PUBACK (QoS 1) or PUBREC (QoS 2), with which reason code (MQTT 5 clients
+// see it), or why the connection must end.
+func (b *Broker) complete(c *conn, p *pending, now time.Time) (code packets.Code, send bool, stop error) {
+	send = p.pk.FixedHeader.Qos > 0
 	if o := p.dupOf; o != nil {
-		return b.completeDup(c, p, o)
+		code, send = completeDup(c, o)
+		return code, send, nil
 	}
 	if p.kind == kindUnrouted || (p.kind == kindStored && p.err == nil) {
 		if p.kind == kindStored {
 			b.m.ackLatency.Observe(now.Sub(p.queued).Seconds())
 		}
-		return b.ack(c, p.pk, packets.CodeSuccess)
+		return packets.CodeSuccess, send, nil
 	}
 	code, final := p.code, p.final
 	if p.kind == kindStored {
@@ -337,22 +340,22 @@ func (b *Broker) complete(c *conn, p *pending, now time.Time) (ack packets.Packe
 		b.m.refused.WithLabelValues(p.reason).Inc()
 	}
 	switch {
-	case p.pk.FixedHeader.Qos == 0:
+	case !send: // QoS 0
 	case c.cl.Properties.ProtocolVersion == 5:
-		return b.ack(c, p.pk, code)
+		return code, true, nil
 	case final:
 		// A publish that can never be stored must not be resent forever.
-		return ack, false, fmt.Errorf("publish refused: %s", code.Reason)
+		return code, false, fmt.Errorf("publish refused: %s", code.Reason)
 	}
 	// MQTT 3.1.1, transient: no ack; the client sends it again.
-	return ack, false, nil
+	return code, false, nil
 }
 
 // completeDup answers a QoS 2 resend as its original was answered (the
 // original came first, so its answer is out), without storing or
 // delivering it again.
-func (b *Broker) completeDup(c *conn, p, orig *pending) (packets.Packet, bool, error) {
-	code := packets.CodeSuccess
+func completeDup(c *conn, orig *pending) (code packets.Code, send bool) {
+	code = packets.CodeSuccess
 	switch {
 	case orig.kind == kindRefused:
 		code = orig.code
@@ -360,30 +363,25 @@ func (b *Broker) completeDup(c *conn, p, orig *pending) (packets.Packet, bool, e
 		code = codeFor(orig.err)
 	}
 	if code.Code >= packets.ErrUnspecifiedError.Code && c.cl.Properties.ProtocolVersion != 5 {
-		return packets.Packet{}, false, nil // MQTT 3.1.1: as for the original, no ack (or it was disconnected)
+		return code, false // MQTT 3.1.1: as for the original, no ack (or it was disconnected)
 	}
-	return b.ack(c, p.pk, code)
+	return code, true
 }
 
-// ack is a publish's PUBACK (QoS 1) or PUBREC (QoS 2) with a reason code;
-// none for QoS 0. A successful PUBREC is put in flight at once.
-func (b *Broker) ack(c *conn, pk packets.Packet, code packets.Code) (packets.Packet, bool, error) {
-	ack := packets.Packet{
-		FixedHeader: packets.FixedHeader{Type: packets.Puback},
-		PacketID:    pk.PacketID,
-		ReasonCode:  code.Code,
-	}
-	switch pk.FixedHeader.Qos {
-	case 0:
-		return ack, false, nil
-	case 2:
+// ack fills in a publish's PUBACK (QoS 1) or PUBREC (QoS 2) with a reason
+// code. A successful PUBREC is put in flight here, before it is written, so
+// that mochi finds it when PUBREL comes.
+func (b *Broker) ack(c *conn, ack, pk *packets.Packet, code packets.Code) {
+	ack.FixedHeader.Type = packets.Puback
+	ack.PacketID = pk.PacketID
+	ack.ReasonCode = code.Code
+	if pk.FixedHeader.Qos == 2 {
 		ack.FixedHeader.Type = packets.Pubrec
 		if code.Code < packets.ErrUnspecifiedError.Code {
 			ack.Created = time.Now().Unix() // mochi's in-flight expiry counts from it
-			c.cl.State.Inflight.Set(ack)
+			c.cl.State.Inflight.Set(*ack)
 		}
 	}
-	return ack, true, nil
 }
 
 // writeAcks writes acks in one write. Acks that cannot be written end the
@@ -403,7 +401,7 @@ func (b *Broker) writeAcks(c *conn, acks []packets.Packet) {
 // retains it. With no subscription at all and nothing to retain there is
 // nothing to do: mochi would match the topic, allocating as it goes, to
 // find no one.
-func (b *Broker) deliver(pk packets.Packet) {
+func (b *Broker) deliver(pk *packets.Packet) {
 	if !pk.FixedHeader.Retain && !b.server.Topics.HasSubscriptions() {
 		return
 	}
@@ -413,7 +411,7 @@ func (b *Broker) deliver(pk packets.Packet) {
 // retain tells whether a delivered publish may keep its retain flag: not
 // when it would retain a message on a new topic past MaxRetained. An empty
 // retained payload clears a topic and always passes.
-func (b *Broker) retain(pk packets.Packet) bool {
+func (b *Broker) retain(pk *packets.Packet) bool {
 	if !pk.FixedHeader.Retain || len(pk.Payload) == 0 {
 		return pk.FixedHeader.Retain
 	}

@@ -146,7 +146,7 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	}
 	b.m.publishesQoS[min(pk.FixedHeader.Qos, 2)].Inc()
 	b.m.bytes.Add(float64(len(pk.Payload)))
-	p := newPending(c, pk, time.Now())
+	p := newPending(c, &pk, time.Now())
 	var stream string
 	switch {
 	case len(pk.TopicName) > b.opts.MaxTopicLength:
