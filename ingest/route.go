@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -223,7 +222,7 @@ func (r *route) record(topic string, payload []byte, hs []spool.Header, now time
 		return rec, nil
 	}
 	if r.TimeField == "" { // check, without building the object
-		if trimmed := bytes.TrimLeft(payload, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(payload) {
+		if !validObject(payload) {
 			return rec, fmt.Errorf("%w: want a JSON object", errPayload)
 		}
 		return rec, nil
