@@ -246,6 +246,7 @@ func (b *Broker) route(topic string, payload []byte, now time.Time) (stream stri
 	if b.opts.CatchAll == "" {
 		return "", spool.Record{}, false, nil
 	}
-	return b.opts.CatchAll, spool.Record{Key: []byte(topic), Value: payload, Time: now,
-		Headers: []spool.Header{{Key: "topic", Value: []byte(topic)}}}, true, nil
+	tb := []byte(topic) // key and header share it
+	return b.opts.CatchAll, spool.Record{Key: tb, Value: payload, Time: now,
+		Headers: []spool.Header{{Key: "topic", Value: tb}}}, true, nil
 }

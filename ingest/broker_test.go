@@ -38,7 +38,7 @@ func testBroker(t *testing.T, spoolOpts spool.Options, streams ...spool.StreamCo
 
 // testSpool opens a spool in a temporary directory with streams (default:
 // telemetry, 2 partitions), closed when the test ends.
-func testSpool(t *testing.T, opts spool.Options, streams ...spool.StreamConfig) *spool.Spool {
+func testSpool(t testing.TB, opts spool.Options, streams ...spool.StreamConfig) *spool.Spool {
 	t.Helper()
 	sp, err := spool.Open(t.TempDir(), opts)
 	if err != nil {
@@ -65,7 +65,7 @@ func testSpool(t *testing.T, opts spool.Options, streams ...spool.StreamConfig) 
 // sensors/{site}/{device}/{metric} and json/{device} → telemetry unless
 // opts has routes. It is closed when the test ends (before sp, which
 // cleans up after).
-func startBroker(t *testing.T, sp *spool.Spool, opts Options) *Broker {
+func startBroker(t testing.TB, sp *spool.Spool, opts Options) *Broker {
 	t.Helper()
 	if opts.Listen == "" && opts.TLS == nil && opts.WebSocket == nil {
 		opts.Listen = "127.0.0.1:0"

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"errors"
 	"time"
 
@@ -31,9 +30,14 @@ type hook struct {
 
 func (h *hook) ID() string { return "tributary-durable-ack" }
 
+// Provides is asked by mochi on every hook call, so it must not allocate.
 func (h *hook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablished,
-		mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnPublishDropped, mqtt.OnDisconnect}, []byte{b})
+	switch b {
+	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablished,
+		mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnPublishDropped, mqtt.OnDisconnect:
+		return true
+	}
+	return false
 }
 
 // OnConnect admits or refuses a client, answering a refusal itself so that
@@ -133,18 +137,17 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	b := h.b
 	c := b.lookup(cl)
 	if c == nil { // not established: cannot happen, as mochi reads after that
-		return pk, packets.ErrRejectPacket
+		return pk, errReject
 	}
 	if c.limiter != nil {
 		if !b.throttle(c) {
-			return pk, packets.ErrRejectPacket
+			return pk, errReject
 		}
 	}
-	b.m.publishes.WithLabelValues(qosLabel(pk.FixedHeader.Qos)).Inc()
+	b.m.publishesQoS[min(pk.FixedHeader.Qos, 2)].Inc()
 	b.m.bytes.Add(float64(len(pk.Payload)))
-	p := &pending{pk: pk, queued: time.Now(), done: make(chan struct{})}
+	p := newPending(c, &pk, time.Now())
 	var stream string
-	var rec spool.Record
 	switch {
 	case len(pk.TopicName) > b.opts.MaxTopicLength:
 		p.refuse(packets.ErrTopicNameInvalid, true, "topic_too_long")
@@ -154,7 +157,7 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	default:
 		var ok bool
 		var err error
-		stream, rec, ok, err = b.route(pk.TopicName, pk.Payload, p.queued)
+		stream, p.recs[0], ok, err = b.route(pk.TopicName, pk.Payload, p.queued)
 		switch {
 		case err != nil:
 			p.refuse(packets.ErrPayloadFormatInvalid, true, "payload")
@@ -173,20 +176,23 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	// Every publish, stored or not, is answered by the acker in the order
 	// it came.
 	if !b.enqueue(c, p) {
-		return pk, packets.ErrRejectPacket
+		return pk, errReject
 	}
 	if p.kind == kindStored && p.dupOf == nil {
-		err := b.app.AppendAsync(b.ctx, stream, []spool.Record{rec}, func(r spool.Result) {
-			p.err = r.Err
-			p.finish()
-		})
+		// p may be answered and reused as soon as AppendAsync has queued it:
+		// do not touch it after.
+		err := b.app.AppendAsync(b.ctx, stream, p.recs[:], p.stored)
 		if err != nil { // not queued: refused now, answered in turn
 			final := !errors.Is(err, spool.ErrFull) && !errors.Is(err, spool.ErrClosed)
 			p.refuse(codeFor(err), final, reason(err))
 		}
 	}
-	return pk, packets.ErrRejectPacket // mochi neither acks nor delivers it
+	return pk, errReject // mochi neither acks nor delivers it
 }
+
+// errReject is packets.ErrRejectPacket as an error, converted once: a
+// conversion per return allocates.
+var errReject error = packets.ErrRejectPacket
 
 // throttle holds a connection's read loop until its rate limit lets the
 // next publish in. False if the broker closes meanwhile.
@@ -196,7 +202,7 @@ func (b *Broker) throttle(c *conn) bool {
 	if d == 0 {
 		return true
 	}
-	b.m.limited.WithLabelValues("rate").Inc()
+	b.m.limitedRate.Inc()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -21,6 +21,10 @@ type metrics struct {
 	bytes       prometheus.Counter
 	denied      *prometheus.CounterVec
 	limited     *prometheus.CounterVec
+
+	// Resolved once: a label lookup per publish costs a hash and a lock.
+	publishesQoS                                  [3]prometheus.Counter // by QoS (mochi refuses QoS 3)
+	limitedInflight, limitedRate, limitedRetained prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -51,6 +55,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Times a limit took effect, by limit: rate (a publish delayed), inflight (a connection's " +
 				"reads held until acks went out), write_queue (a delivery dropped), retained (a retain flag not kept)."}, []string{"limit"}),
 	}
+	for q := range m.publishesQoS {
+		m.publishesQoS[q] = m.publishes.WithLabelValues(qosLabel(byte(q)))
+	}
+	m.limitedInflight = m.limited.WithLabelValues("inflight")
+	m.limitedRate = m.limited.WithLabelValues("rate")
+	m.limitedRetained = m.limited.WithLabelValues("retained")
 	var err error
 	if m.set, err = promreg.Register(reg, m.publishes, m.acks, m.refused, m.unrouted, m.ackLatency,
 		m.connects, m.connections, m.bytes, m.denied, m.limited); err != nil {

@@ -592,6 +592,76 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 		return nil
 	}
 
+	buf := new(bytes.Buffer)
+	pk, err := cl.encodePacket(pk, buf)
+	if err != nil {
+		return err
+	}
+
+	n, err := cl.writeEncoded(buf)
+	if err != nil {
+		return err
+	}
+
+	atomic.AddInt64(&cl.ops.info.BytesSent, n)
+	atomic.AddInt64(&cl.ops.info.PacketsSent, 1)
+	if pk.FixedHeader.Type == packets.Publish {
+		atomic.AddInt64(&cl.ops.info.MessagesSent, 1)
+	}
+
+	cl.ops.hooks.OnPacketSent(cl, pk, buf.Bytes())
+
+	return err
+}
+
+// WritePackets encodes pks, in order, into one buffer and writes it to the
+// client at once: one write (one syscall) instead of one per packet, e.g. for
+// the acknowledgements of many publishes that completed together. If a
+// packet cannot be encoded, nothing is written. pks[i] is left as encoded
+// (with the connection's protocol version and limits), as OnPacketSent saw
+// it. Tributary patch.
+func (cl *Client) WritePackets(pks []packets.Packet) error {
+	if cl.Closed() {
+		return ErrConnectionClosed
+	}
+
+	if cl.Net.Conn == nil || len(pks) == 0 {
+		return nil
+	}
+
+	buf := new(bytes.Buffer)
+	ends := make([]int, len(pks))
+	for i := range pks {
+		pk, err := cl.encodePacket(pks[i], buf)
+		if err != nil {
+			return err
+		}
+		pks[i], ends[i] = pk, buf.Len()
+	}
+
+	b, start := buf.Bytes(), 0 // before the write, which empties buf
+	n, err := cl.writeEncoded(buf)
+	if err != nil {
+		return err
+	}
+
+	atomic.AddInt64(&cl.ops.info.BytesSent, n)
+	atomic.AddInt64(&cl.ops.info.PacketsSent, int64(len(pks)))
+	for i, pk := range pks {
+		if pk.FixedHeader.Type == packets.Publish {
+			atomic.AddInt64(&cl.ops.info.MessagesSent, 1)
+		}
+		cl.ops.hooks.OnPacketSent(cl, pk, b[start:ends[i]])
+		start = ends[i]
+	}
+
+	return nil
+}
+
+// encodePacket prepares pk for the client and appends its encoding to buf,
+// returning the packet as encoded. Tributary patch: this was the first half
+// of WritePacket.
+func (cl *Client) encodePacket(pk packets.Packet, buf *bytes.Buffer) (packets.Packet, error) {
 	if pk.Expiry > 0 {
 		expiry := pk.Expiry - time.Now().Unix()
 		if expiry < 1 {
@@ -615,8 +685,8 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 
 	pk = cl.ops.hooks.OnPacketEncode(cl, pk)
 
+	start := buf.Len()
 	var err error
-	buf := new(bytes.Buffer)
 	switch pk.FixedHeader.Type {
 	case packets.Connect:
 		err = pk.ConnectEncode(buf)
@@ -652,56 +722,50 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 		err = fmt.Errorf("%w: %v", packets.ErrNoValidPacketAvailable, pk.FixedHeader.Type)
 	}
 	if err != nil {
-		return err
+		return pk, err
 	}
 
-	if pk.Mods.MaxSize > 0 && uint32(buf.Len()) > pk.Mods.MaxSize {
-		return packets.ErrPacketTooLarge // [MQTT-3.1.2-24] [MQTT-3.1.2-25]
+	if pk.Mods.MaxSize > 0 && uint32(buf.Len()-start) > pk.Mods.MaxSize {
+		buf.Truncate(start)
+		return pk, packets.ErrPacketTooLarge // [MQTT-3.1.2-24] [MQTT-3.1.2-25]
 	}
 
-	n, err := func() (int64, error) {
-		cl.Lock()
-		defer cl.Unlock()
-		if cl.State.outbound.Len() == 0 {
-			if cl.Net.outbuf == nil {
-				return buf.WriteTo(cl.Net.Conn)
-			}
+	return pk, nil
+}
 
-			// first write to buffer, then flush buffer
-			n, _ := cl.Net.outbuf.Write(buf.Bytes()) // will always be successful
-			err = cl.flushOutbuf()
-			return int64(n), err
-		}
-
-		// there are more writes in the queue
+// writeEncoded writes encoded packets to the connection, or to its buffer
+// while other writes are queued. Tributary patch: this was the second half of
+// WritePacket.
+func (cl *Client) writeEncoded(buf *bytes.Buffer) (int64, error) {
+	var err error
+	cl.Lock()
+	defer cl.Unlock()
+	if cl.State.outbound.Len() == 0 {
 		if cl.Net.outbuf == nil {
-			if buf.Len() >= cl.ops.options.ClientNetWriteBufferSize {
-				return buf.WriteTo(cl.Net.Conn)
-			}
-			cl.Net.outbuf = new(bytes.Buffer)
+			return buf.WriteTo(cl.Net.Conn)
 		}
 
+		// first write to buffer, then flush buffer
 		n, _ := cl.Net.outbuf.Write(buf.Bytes()) // will always be successful
-		if cl.Net.outbuf.Len() < cl.ops.options.ClientNetWriteBufferSize {
-			return int64(n), nil
-		}
-
 		err = cl.flushOutbuf()
 		return int64(n), err
-	}()
-	if err != nil {
-		return err
 	}
 
-	atomic.AddInt64(&cl.ops.info.BytesSent, n)
-	atomic.AddInt64(&cl.ops.info.PacketsSent, 1)
-	if pk.FixedHeader.Type == packets.Publish {
-		atomic.AddInt64(&cl.ops.info.MessagesSent, 1)
+	// there are more writes in the queue
+	if cl.Net.outbuf == nil {
+		if buf.Len() >= cl.ops.options.ClientNetWriteBufferSize {
+			return buf.WriteTo(cl.Net.Conn)
+		}
+		cl.Net.outbuf = new(bytes.Buffer)
 	}
 
-	cl.ops.hooks.OnPacketSent(cl, pk, buf.Bytes())
+	n, _ := cl.Net.outbuf.Write(buf.Bytes()) // will always be successful
+	if cl.Net.outbuf.Len() < cl.ops.options.ClientNetWriteBufferSize {
+		return int64(n), nil
+	}
 
-	return err
+	err = cl.flushOutbuf()
+	return int64(n), err
 }
 
 func (cl *Client) flushOutbuf() (err error) {

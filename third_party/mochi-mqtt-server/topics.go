@@ -349,7 +349,22 @@ func (s *Subscribers) MergeSharedSelected() {
 // TopicsIndex is a prefix/trie tree containing topic subscribers and retained messages.
 type TopicsIndex struct {
 	Retained *packets.Packets
-	root     *particle // a leaf containing a message and more leaves.
+	root     *particle    // a leaf containing a message and more leaves.
+	subs     atomic.Int64 // subscriptions of every kind held (Tributary patch)
+}
+
+// HasSubscriptions tells whether any client or inline subscription is held,
+// so that a publisher may skip matching a message that no one can receive.
+// Tributary patch.
+func (x *TopicsIndex) HasSubscriptions() bool {
+	return x.subs.Load() > 0
+}
+
+// count adds d to the subscriptions held. Tributary patch.
+func (x *TopicsIndex) count(existed bool, d int64) {
+	if existed == (d < 0) {
+		x.subs.Add(d)
+	}
 }
 
 // NewTopicsIndex returns a pointer to a new instance of Index.
@@ -373,6 +388,7 @@ func (x *TopicsIndex) InlineSubscribe(subscription InlineSubscription) bool {
 	n := x.set(subscription.Filter, 0)
 	_, existed = n.inlineSubscriptions.Get(subscription.Identifier)
 	n.inlineSubscriptions.Add(subscription)
+	x.count(existed, 1)
 
 	return !existed
 }
@@ -388,7 +404,9 @@ func (x *TopicsIndex) InlineUnsubscribe(id int, filter string) bool {
 		return false
 	}
 
+	_, existed := particle.inlineSubscriptions.Get(id)
 	particle.inlineSubscriptions.Delete(id)
+	x.count(existed, -1)
 
 	if particle.inlineSubscriptions.Len() == 0 {
 		x.trim(particle)
@@ -414,6 +432,7 @@ func (x *TopicsIndex) Subscribe(client string, subscription packets.Subscription
 		_, existed = n.subscriptions.Get(client)
 		n.subscriptions.Add(client, subscription)
 	}
+	x.count(existed, 1)
 
 	return !existed
 }
@@ -436,12 +455,16 @@ func (x *TopicsIndex) Unsubscribe(filter, client string) bool {
 		return false
 	}
 
+	var existed bool
 	if shareSub {
 		group, _ := isolateParticle(filter, 1)
+		_, existed = particle.shared.Get(group, client)
 		particle.shared.Delete(group, client)
 	} else {
+		_, existed = particle.subscriptions.Get(client)
 		particle.subscriptions.Delete(client)
 	}
+	x.count(existed, -1)
 
 	x.trim(particle)
 	return true
