@@ -274,6 +274,8 @@ func (f *Forwarder) session(ctx context.Context) (progressed bool, err error) {
 
 // recvErr returns the stream's status when a Send failed because the
 // stream ended (gRPC reports io.EOF from Send; the reason comes from Recv).
+// Only for before a session's receiver starts: Recv must not run on two
+// goroutines at once.
 func recvErr(stream tributaryv1.ReplicationService_ReplicateClient, err error) error {
 	if _, rerr := stream.Recv(); rerr != nil && !errors.Is(rerr, context.Canceled) {
 		return rerr

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -119,6 +120,14 @@ func (s *session) run() error {
 		s.commitCursors()
 	}()
 	err := s.send()
+	if errors.Is(err, errStreamEnded) {
+		// Why it ended is the receiver's to find: gRPC forbids a second
+		// Recv on the stream, and its Recv returns at once now.
+		select {
+		case <-recvDone:
+		case <-time.After(time.Second):
+		}
+	}
 	s.cancel(err)
 	<-recvDone
 	<-cursorDone
@@ -245,7 +254,7 @@ func (s *session) sendEntry(p *part) error {
 	s.mu.Unlock()
 	s.f.m.inflight.Set(float64(s.inflightNow()))
 	if err := s.stream.Send(&tributaryv1.ReplicateRequest{Msg: &tributaryv1.ReplicateRequest_Batch{Batch: b}}); err != nil {
-		return recvErr(s.stream, err)
+		return sendErr(err)
 	}
 	p.buf = p.buf[1:]
 	p.next = e.NextOffset()
@@ -253,6 +262,19 @@ func (s *session) sendEntry(p *part) error {
 	s.f.m.sentRecords.Add(float64(records))
 	s.f.m.sentBytes.Add(float64(len(b.Data)))
 	return nil
+}
+
+// errStreamEnded is what a Send returns when the stream has ended; the
+// status that ended it comes from Recv.
+var errStreamEnded = errors.New("replication stream ended")
+
+// sendErr maps a failed Send within a session. It never calls Recv: the
+// receiver goroutine does, and one stream takes one Recv at a time.
+func sendErr(err error) error {
+	if errors.Is(err, io.EOF) {
+		return errStreamEnded
+	}
+	return err
 }
 
 func (s *session) inflightNow() int {
@@ -428,7 +450,7 @@ func (s *session) heartbeat() error {
 	}
 	s.f.m.oldestAge.Set(age)
 	if err := s.stream.Send(&tributaryv1.ReplicateRequest{Msg: &tributaryv1.ReplicateRequest_Heartbeat{Heartbeat: hb}}); err != nil {
-		return recvErr(s.stream, err)
+		return sendErr(err)
 	}
 	return nil
 }
