@@ -3,7 +3,9 @@ package forwarder_test
 import (
 	"context"
 	"maps"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -293,4 +295,73 @@ func TestAlternateHub(t *testing.T) {
 		t.Fatalf("status names hub %q, want %q", st.Hub, h.addr)
 	}
 	exactlyOnce(t, h.records(hubStream), "plant-03", wantAll(e))
+}
+
+// endingHub welcomes a session at offset 0, takes a few batches without
+// acking them, and ends the session with an error, again and again.
+type endingHub struct {
+	tributaryv1.UnimplementedReplicationServiceServer
+	after int
+	ended atomic.Int32
+}
+
+func (h *endingHub) Replicate(st tributaryv1.ReplicationService_ReplicateServer) error {
+	req, err := st.Recv()
+	if err != nil {
+		return err
+	}
+	w := &tributaryv1.Welcome{Session: uint64(h.ended.Load()) + 1}
+	for _, o := range req.GetHello().GetStreams() {
+		for p := range o.GetPartitions() {
+			w.Resume = append(w.Resume, &tributaryv1.PartitionOffset{Stream: o.GetStream(), Partition: p})
+		}
+	}
+	if err := st.Send(&tributaryv1.ReplicateResponse{Msg: &tributaryv1.ReplicateResponse_Welcome{Welcome: w}}); err != nil {
+		return err
+	}
+	for n := 0; n < h.after; {
+		req, err := st.Recv()
+		if err != nil {
+			return err
+		}
+		if req.GetBatch() != nil {
+			n++
+		}
+	}
+	h.ended.Add(1)
+	return status.Error(codes.Unavailable, "hub going away")
+}
+
+// A hub that ends the stream while the forwarder is sending: the forwarder
+// reports the hub's reason and reconnects. (It used to call Recv from the
+// sender too, beside the receiver's Recv; gRPC forbids that, the race
+// detector flagged it, and it could hang the session.)
+func TestHubEndsStreamMidSend(t *testing.T) {
+	h := &endingHub{after: 5}
+	gs := grpc.NewServer()
+	tributaryv1.RegisterReplicationServiceServer(gs, h)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = gs.Serve(ln)
+	}()
+	defer func() { gs.Stop(); <-served }()
+
+	e := openEdge(t, "site-a")
+	for i := range 200 { // one batch each, so the sender has many to send
+		if _, err := e.sp.Append(context.Background(), hubStream, spool.Record{Key: []byte{byte(i)}, Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.forward(forwarder.Options{Addr: ln.Addr().String(), Window: 1000, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	waitFor(t, "the hub to end 30 sessions", patience, func() bool { return h.ended.Load() >= 30 })
+	st := e.fwd.Status()
+	e.halt()
+	if !strings.Contains(st.LastError, "hub going away") {
+		t.Fatalf("last error %q; want the hub's reason", st.LastError)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -26,7 +27,12 @@ import (
 	"github.com/tributary-io/tributary/spool"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(crashModeEnv); mode != "" {
+		crashChild(mode) // never returns
+	}
+	goleak.VerifyTestMain(m)
+}
 
 const hubStream = "telemetry"
 
