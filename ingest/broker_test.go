@@ -468,3 +468,38 @@ func TestQoS2ResendBeforePubrecIsStoredOnce(t *testing.T) {
 		t.Fatalf("%d records stored, want 1", n)
 	}
 }
+
+// Publishes answered before they reach the spool (unrouted, refused) may be
+// answered and their pending reused as soon as they are queued; the hook
+// must not read them after that. Many of them, mixed with stored ones, on
+// one connection with several in flight: the race detector (and a reused
+// pending sent to the spool) caught the hook doing so.
+func TestSettledPublishesAreNotTouchedAfterQueueing(t *testing.T) {
+	b, sp := testBroker(t, spool.Options{})
+	stored := 0
+	var wg sync.WaitGroup
+	for k := range 4 {
+		c := pahoClient(t, b, fmt.Sprintf("settled-%d", k))
+		wg.Go(func() {
+			toks := make([]paho.Token, 0, 5000)
+			for i := range 5000 {
+				topic := "nowhere/at/all" // unrouted: dropped, answered at once
+				if i%50 == 0 {
+					topic = "sensors/s/d/m"
+				}
+				toks = append(toks, c.Publish(topic, 1, false, "x"))
+			}
+			for _, tok := range toks {
+				if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+					t.Errorf("publish: %v", tok.Error())
+					return
+				}
+			}
+		})
+		stored += 100
+	}
+	wg.Wait()
+	if got := storedCount(t, sp); got != stored {
+		t.Fatalf("spool holds %d records, want %d", got, stored)
+	}
+}

@@ -173,12 +173,17 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 			p.finish()
 		}
 	}
+	// Decide before enqueue: a publish already settled (refused, unrouted,
+	// a QoS 2 resend) may be answered and reused by the acker as soon as it
+	// is queued, so p must not be read after enqueue unless it is one to
+	// store, which stays unsettled until the spool's callback.
+	store := p.kind == kindStored && p.dupOf == nil
 	// Every publish, stored or not, is answered by the acker in the order
 	// it came.
 	if !b.enqueue(c, p) {
 		return pk, errReject
 	}
-	if p.kind == kindStored && p.dupOf == nil {
+	if store {
 		// p may be answered and reused as soon as AppendAsync has queued it:
 		// do not touch it after.
 		err := b.app.AppendAsync(b.ctx, stream, p.recs[:], p.stored)
