@@ -25,7 +25,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		sessionsOpen: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tributary_hub_session_ends_total",
-			Help: "Replication sessions ended, by how: closed (the edge left), fenced (a newer session of the site), refused (authentication, a bad hello), hole, error.",
+			Help: "Replication sessions ended, by how: closed (the edge left), shutdown (the hub stopped), fenced (a newer session of the site), refused (authentication, a bad hello), hole, error.",
 		}, []string{"result"}),
 		batches: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tributary_hub_batches_total", Help: "Batches (and gaps) received and committed.",

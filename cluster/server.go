@@ -28,9 +28,10 @@ type Server struct {
 	sp   *spool.Spool
 	m    *metrics
 
-	mu     sync.Mutex
-	sites  map[string]*siteState
-	listMu sync.Mutex // a new site's Hello holds it while it adds the site to keySites
+	mu      sync.Mutex
+	closing bool
+	sites   map[string]*siteState
+	listMu  sync.Mutex // a new site's Hello holds it while it adds the site to keySites
 }
 
 // siteState is the hub's live view of one site. Fields after mu are guarded
@@ -71,6 +72,7 @@ func New(opts Options) (*Server, error) {
 // Close ends every open session and unregisters the metrics.
 func (s *Server) Close() {
 	s.mu.Lock()
+	s.closing = true
 	for _, st := range s.sites {
 		if st.session != nil {
 			st.session.cancel(status.Error(codes.Unavailable, "hub shutting down"))
@@ -119,12 +121,17 @@ func (s *Server) Replicate(stream tributaryv1.ReplicationService_ReplicateServer
 		"version", hello.GetVersion(), "session", sess.mark.gen, "auth", cred.how, "partitions", len(welcome.GetResume()))
 	err = sess.run(stream, welcome)
 	s.closeSession(sess)
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
 	result := "closed"
-	switch status.Code(err) {
-	case codes.OK, codes.Canceled:
-	case codes.Aborted:
+	switch code := status.Code(err); {
+	case code == codes.OK, code == codes.Canceled:
+	case closing:
+		result = "shutdown"
+	case code == codes.Aborted:
 		result = "fenced"
-	case codes.FailedPrecondition:
+	case code == codes.FailedPrecondition:
 		result = "hole"
 	default:
 		result = "error"
