@@ -2,7 +2,8 @@
 // the tools around them. Run `tributary help` for the subcommands.
 //
 // Exit codes: 0 success; 1 a runtime failure (a listener could not bind, a
-// drain did not finish in time); 2 a usage or configuration error.
+// drain did not finish in time) or, for verify, problems found; 2 a usage or
+// configuration error.
 package main
 
 import (
@@ -47,6 +48,7 @@ func commands() []command {
 		{"config", "check a config file: tributary config validate -c FILE", runConfig},
 		{"spool", "inspect a spool: tributary spool check|stat --dir DIR", runSpool},
 		{"tail", "print a stream's records from a node: tributary tail STREAM --addr HOST:PORT [--follow]", runTail},
+		{"verify", "check a hub against the simulator's ledger: tributary verify --ledger FILE --addr HUB:PORT (exit 1: problems)", runVerify},
 		{"passwd", "set an MQTT user's password: tributary passwd -f FILE -u USER", runPasswd},
 		{"token", "make an ingest token: tributary token new NAME [--streams a,b]", runToken},
 		{"sites", "show a hub's sites and their lag: tributary sites --addr HUB:PORT", runSites},
