@@ -71,16 +71,15 @@ type DeviceGroup struct {
 // when n allows.
 func Mix(n int) []DeviceGroup {
 	groups := make([]DeviceGroup, len(Profiles))
+	base := 0
+	if n >= len(Profiles) {
+		base = 1
+	}
+	rest := n - base*len(Profiles)
 	left := n
 	for i, p := range Profiles {
-		groups[i].Profile = p
-		c := n * profileInfos[p].weight / 100
-		if c == 0 && n >= len(Profiles) {
-			c = 1
-		}
-		c = min(c, left)
-		groups[i].Count = c
-		left -= c
+		groups[i] = DeviceGroup{p, base + rest*profileInfos[p].weight/100}
+		left -= groups[i].Count
 	}
 	for i := 0; left > 0; i = (i + 1) % len(groups) {
 		groups[i].Count++
