@@ -305,6 +305,9 @@ func (d *device) drain() {
 			}
 			d.connected()
 		case !d.up:
+			if !d.f.everUp.Load() {
+				goto out // no broker to drain to
+			}
 			select {
 			case <-d.retry.C:
 				d.connect()
