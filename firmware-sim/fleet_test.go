@@ -66,20 +66,31 @@ func (r *recorder) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 
 func startBroker(t *testing.T, rec *recorder) string {
 	t.Helper()
-	rec.got, rec.topics = map[string][]uint64{}, map[string]string{}
+	_, addr := startBrokerAt(t, rec, "127.0.0.1:0")
+	return "tcp://" + addr
+}
+
+// startBrokerAt starts a broker on addr with rec as its hook, and returns
+// its address and a function that stops it (once).
+func startBrokerAt(t *testing.T, rec *recorder, addr string) (stop func(), bound string) {
+	t.Helper()
+	if rec.got == nil {
+		rec.got, rec.topics = map[string][]uint64{}, map[string]string{}
+	}
 	s := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := s.AddHook(rec, nil); err != nil {
 		t.Fatal(err)
 	}
-	ln := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
+	ln := listeners.NewTCP(listeners.Config{ID: "t", Address: addr})
 	if err := s.AddListener(ln); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Serve(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
-	return "tcp://" + ln.Address()
+	stop = sync.OnceFunc(func() { s.Close() })
+	t.Cleanup(stop)
+	return stop, ln.Address()
 }
 
 // check asserts what a user of the ledger relies on: every acknowledged
@@ -198,6 +209,40 @@ func TestFleetResendsAfterConnectionLoss(t *testing.T) {
 	}
 }
 
+// The broker stops for half a second and comes back on the same port: the
+// devices buffer meanwhile, reconnect with backoff, and deliver everything.
+func TestFleetSurvivesBrokerRestart(t *testing.T) {
+	rec := &recorder{}
+	stopFirst, addr := startBrokerAt(t, rec, "127.0.0.1:0")
+	ledger := NewLedger("plant-01")
+	type result struct {
+		sum Summary
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		sum, err := RunFleet(context.Background(), FleetOptions{
+			Broker: "tcp://" + addr, Devices: []DeviceGroup{{SmartMeter, 5}, {Env, 2}}, Rate: Rate{N: 20, Per: time.Second},
+			Duration: 2500 * time.Millisecond, Seed: 3, Ledger: ledger,
+			ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
+		})
+		done <- result{sum, err}
+	}()
+	time.Sleep(800 * time.Millisecond)
+	stopFirst()
+	time.Sleep(500 * time.Millisecond)
+	startBrokerAt(t, rec, addr)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Logf("%+v", r.sum)
+	received, _ := rec.check(t, ledger)
+	if r.sum.Errors == 0 || r.sum.Unacked != 0 || r.sum.Dropped != 0 || uint64(received) != r.sum.Acked || r.sum.Acked != r.sum.Generated {
+		t.Fatalf("after a restart: %+v, %d received; want errors, and every message acked", r.sum, received)
+	}
+}
+
 // Offline, a device keeps at most MaxBuffer messages, drops the oldest and
 // counts them; no broker at all is ErrNeverConnected.
 func TestFleetBuffersWhileOffline(t *testing.T) {
@@ -254,5 +299,27 @@ func TestParseRateAndMix(t *testing.T) {
 		if total != n {
 			t.Errorf("Mix(%d) = %v", n, groups)
 		}
+	}
+}
+
+// Hundreds of devices at 1/s are cheap: one goroutine each, timers, no busy
+// loops; they all connect and every message is acknowledged.
+func TestFleetOfHundreds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("300 connections")
+	}
+	rec := &recorder{}
+	broker := startBroker(t, rec)
+	maxConnected := 0
+	sum, err := RunFleet(context.Background(), FleetOptions{
+		Broker: broker, Devices: []DeviceGroup{{SmartMeter, 300}}, Duration: 2500 * time.Millisecond, Seed: 4,
+		Progress: func(s Stats) { maxConnected = max(maxConnected, s.Connected) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", sum)
+	if maxConnected != 300 || sum.Acked != sum.Generated || sum.Generated < 600 || sum.Errors != 0 {
+		t.Fatalf("300 devices: at most %d connected, %+v", maxConnected, sum)
 	}
 }
