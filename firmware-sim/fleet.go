@@ -74,7 +74,9 @@ type FleetOptions struct {
 
 var siteRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
-func (o *FleetOptions) validate() error {
+// Validate checks the options, naming the field and what it allows, and
+// fills in the defaults of zero fields. RunFleet calls it.
+func (o *FleetOptions) Validate() error {
 	u, err := url.Parse(o.Broker)
 	switch {
 	case o.Broker == "":
@@ -178,7 +180,7 @@ type fleet struct {
 // what they did. Each device is one goroutine with its own MQTT connection.
 // It returns an error only for invalid options, or ErrNeverConnected.
 func RunFleet(ctx context.Context, opts FleetOptions) (Summary, error) {
-	if err := opts.validate(); err != nil {
+	if err := opts.Validate(); err != nil {
 		return Summary{}, err
 	}
 	f := &fleet{opts: opts, start: time.Now()}

@@ -78,6 +78,9 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usageError{fmt.Errorf("sim: --rate: %w", err)}
 		}
 	}
+	if err := o.Validate(); err != nil {
+		return usageError{fmt.Errorf("sim: %w", err)}
+	}
 	var ledgerErr error
 	if *ledgerPath != "" {
 		o.Ledger = firmwaresim.NewLedger(o.Site)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,8 +79,12 @@ func TestSimCommandErrors(t *testing.T) {
 		{"sim", "--devices", "0"},
 		{"sim", "--site", "Plant 1", "--duration", "1ms"},
 	} {
-		if code, _, errOut := tributary(t, args...); code != exitUsage || errOut == "" {
+		ledger := filepath.Join(t.TempDir(), "ledger.txt")
+		if code, _, errOut := tributary(t, append(args, "--ledger", ledger)...); code != exitUsage || errOut == "" {
 			t.Errorf("%v: exit %d, %q; want %d and a message", args, code, errOut, exitUsage)
+		}
+		if _, err := os.Stat(ledger); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%v: a ledger was written for a run that never started (%v)", args, err)
 		}
 	}
 	code, _, errOut := tributary(t, "sim", "--broker", "tcp://127.0.0.1:1", "--devices", "1", "--duration", "300ms",
