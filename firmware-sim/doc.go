@@ -16,6 +16,18 @@
 //	vibration/DEVICE/burst     vibration bursts (larger payloads)
 //	alarms/SITE/DEVICE         alarms (rare)
 //
+// # The fleet
+//
+// RunFleet runs devices of five profiles (see Profiles and NewGenerator):
+// smart meters, PMUs (50 frames/s, sent 10 frames a message), vibration
+// sensors (bursts of 256 to 1024 samples), environment sensors and alarm
+// panels. Each device is one goroutine with its own MQTT connection, which
+// it re-establishes itself with exponential backoff and full jitter; it
+// buffers while offline (bounded, oldest dropped and counted), keeps a
+// window of QoS 1 publishes in flight, and after a lost connection sends
+// again what was not acknowledged, in order. Values are a function of the
+// seed, the device's index and the device's clock.
+//
 // # The ledger
 //
 // The fleet keeps a ledger of what each device had acknowledged (a PUBACK
@@ -26,4 +38,14 @@
 // reports, per device, what the ledger says was acknowledged but is
 // missing, what is stored more than once although the device sent it once,
 // and what is out of order.
+//
+// # Caveats
+//
+//   - A message dropped from a full offline buffer after it was sent once
+//     may be at the broker without being in the ledger.
+//   - QoS 0 messages (FleetOptions.AtMostOnce) are never acknowledged, so
+//     the ledger does not list them.
+//   - Values follow the device's clock, so two runs give the same values
+//     only for the same timestamps; Generator on its own is fully
+//     reproducible (see the golden files in testdata).
 package firmwaresim
