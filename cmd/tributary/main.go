@@ -43,6 +43,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"demo", "hub, edge and a simulated fleet in one process: tributary demo [--chaos]", runDemo},
 		{"edge", "run an edge node: tributary edge -c FILE", runNode("edge")},
 		{"hub", "run a hub: tributary hub -c FILE", runNode("hub")},
 		{"config", "check a config file: tributary config validate -c FILE", runConfig},
