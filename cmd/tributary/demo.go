@@ -67,6 +67,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return finish(stderr, usageError{fmt.Errorf("demo: %w", err)})
 	}
 	ok, err := demo(ctx, o, groups, rate, stdout)
+	var uerr usageError
+	if errors.As(err, &uerr) {
+		return finish(stderr, usageError{fmt.Errorf("demo: %w", uerr.err)})
+	}
 	if err != nil {
 		return finish(stderr, fmt.Errorf("demo: %w", err))
 	}
@@ -101,7 +105,8 @@ func demo(ctx context.Context, o demoOptions, groups []firmwaresim.DeviceGroup, 
 	if err != nil {
 		return false, err
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	fresh, err := prepareDemoDir(dir)
+	if err != nil {
 		return false, err
 	}
 	hubCfg := demoHubConfig(dir)
@@ -147,9 +152,9 @@ func demo(ctx context.Context, o demoOptions, groups []firmwaresim.DeviceGroup, 
   look around   tributary sites --addr %s
                 tributary tail telemetry --addr %s --follow
   ledger        %s
-Ctrl-C stops the fleet, lets the hub catch up and checks every acknowledged reading arrived exactly once.
+%sCtrl-C stops the fleet, lets the hub catch up and checks every acknowledged reading arrived exactly once.
 `, demoSite, o.devices, dir, edgeCfg.MQTT.Listen, hostOf(edgeCfg.MQTT.Listen), portOf(edgeCfg.MQTT.Listen),
-		edgeCfg.HTTP.Listen, edgeCfg.GRPC.Listen, hub.HTTPAddr(), hub.GRPCAddr(), hub.GRPCAddr(), hub.GRPCAddr(), ledgerPath)
+		edgeCfg.HTTP.Listen, edgeCfg.GRPC.Listen, hub.HTTPAddr(), hub.GRPCAddr(), hub.GRPCAddr(), hub.GRPCAddr(), ledgerPath, fresh)
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -329,4 +334,38 @@ func hostOf(addr string) string { h, _, _ := strings.Cut(addr, ":"); return h }
 func portOf(addr string) string {
 	i := strings.LastIndexByte(addr, ':')
 	return addr[i+1:]
+}
+
+// demoMarker marks a directory as the demo's, so that a new run may clear
+// it: the devices count their messages from 0 again, and the verifier would
+// take the last run's records at the hub for duplicates.
+const demoMarker = ".tributary-demo"
+
+// prepareDemoDir makes dir, or clears the previous demo's data in it. A
+// directory with other content is refused, never cleared. The returned
+// line says what was done.
+func prepareDemoDir(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return "", err
+	case len(entries) > 0:
+		if _, err := os.Stat(filepath.Join(dir, demoMarker)); err != nil {
+			return "", usageError{fmt.Errorf("--dir %s holds other files; give an empty or new directory", dir)}
+		}
+		for _, e := range entries {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return "", err
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, demoMarker), nil, 0o640); err != nil {
+			return "", err
+		}
+		return "  (the previous demo's data in it was cleared: each run starts fresh)\n", nil
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", err
+	}
+	return "", os.WriteFile(filepath.Join(dir, demoMarker), nil, 0o640)
 }

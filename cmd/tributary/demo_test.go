@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,5 +40,31 @@ func TestDemoUsage(t *testing.T) {
 		if code, _, _ := tributary(t, args...); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
 		}
+	}
+}
+
+// A second run in the same directory starts fresh (the devices count from
+// 0 again, so the old records would read as duplicates); a directory that
+// is not the demo's is refused, not cleared.
+func TestDemoRunsAgainFreshAndKeepsOtherDirs(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	for run := range 2 {
+		code, out, errOut := tributary(t, "demo", "--dir", dir, "--devices", "5", "--rate", "5/s", "--duration", "3s")
+		if code != exitOK || !strings.Contains(out, "0 missing, 0 duplicated") {
+			t.Fatalf("run %d: exit %d\n%s\n%s", run+1, code, out, errOut)
+		}
+		if cleared := strings.Contains(out, "was cleared"); cleared != (run == 1) {
+			t.Fatalf("run %d: cleared = %v:\n%s", run+1, cleared, out)
+		}
+	}
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "notes.txt"), []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := tributary(t, "demo", "--dir", other, "--duration", "1s"); code != exitUsage || !strings.Contains(errOut, "holds other files") {
+		t.Fatalf("a foreign dir: exit %d, %q", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(other, "notes.txt")); err != nil {
+		t.Fatalf("the foreign dir was touched: %v", err)
 	}
 }
