@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -99,6 +100,14 @@ type Broker struct {
 	mu    sync.Mutex
 	conns map[*mqtt.Client]*conn
 	wg    sync.WaitGroup // ackers
+
+	// Graceful close: once draining, new publishes are held unread until
+	// the broker closes; Close waits for the publishes already taken in
+	// (active: in OnPublish; queued: waiting for their answer) to be
+	// answered, so that a stored publish is not left unacknowledged (its
+	// client would send it again, and it would be stored twice).
+	draining       atomic.Bool
+	active, queued atomic.Int64
 }
 
 // New builds a broker that appends to app. Nothing listens until Start.
@@ -215,6 +224,7 @@ func (b *Broker) ListenerAddr(id string) string {
 // Close stops the listeners and the clients, then waits, up to ctx, for the
 // acks of what is already queued in the spool.
 func (b *Broker) Close(ctx context.Context) error {
+	b.drain(ctx)
 	// mochi's Close waits for every client goroutine: let ctx bound the
 	// wait.
 	done := make(chan struct{})
@@ -233,6 +243,51 @@ func (b *Broker) Close(ctx context.Context) error {
 	b.m.unregister()
 	return err
 }
+
+// maxDrain bounds the wait for answers at Close, within its context.
+const maxDrain = 5 * time.Second
+
+// drain stops taking publishes in and waits until every one taken in is
+// answered (its ack written), up to maxDrain or ctx's end. Then it ends
+// each connection's sending side and gives clients a moment to read their
+// acks and leave: closing a socket with unread input (the publishes held
+// unread) sends a reset, and a reset makes the client's kernel discard
+// acks it had received but not yet read.
+func (b *Broker) drain(ctx context.Context) {
+	b.draining.Store(true)
+	deadline := time.Now().Add(maxDrain)
+	for b.active.Load() > 0 || b.queued.Load() > 0 {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			b.opts.Logger.Warn("closing with publishes not yet answered", "in_hook", b.active.Load(), "queued", b.queued.Load())
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	b.mu.Lock()
+	open := 0
+	for cl := range b.conns {
+		if cw, ok := cl.Net.Conn.(interface{ CloseWrite() error }); ok && !cl.Closed() {
+			_ = cw.CloseWrite()
+			open++
+		}
+	}
+	b.mu.Unlock()
+	linger := time.Now().Add(lingerAfterDrain)
+	for open > 0 && time.Now().Before(linger) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+		open = 0
+		b.mu.Lock()
+		for cl := range b.conns {
+			if !cl.Closed() {
+				open++
+			}
+		}
+		b.mu.Unlock()
+	}
+}
+
+// lingerAfterDrain bounds the wait for clients to leave after their acks.
+const lingerAfterDrain = 500 * time.Millisecond
 
 // route finds the stream and record for a publish. ok is false when no
 // route matches and there is no catch-all stream.

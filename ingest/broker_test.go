@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"io"
 	"net"
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -501,5 +503,68 @@ func TestSettledPublishesAreNotTouchedAfterQueueing(t *testing.T) {
 	wg.Wait()
 	if got := storedCount(t, sp); got != stored {
 		t.Fatalf("spool holds %d records, want %d", got, stored)
+	}
+}
+
+// A graceful Close answers every publish it took in before the connections
+// end: each record stored got its PUBACK. Otherwise the client sends it
+// again after reconnecting, and it is stored twice.
+func TestCloseAcksWhatItStored(t *testing.T) {
+	sp := testSpool(t, spool.Options{Linger: 5 * time.Millisecond})
+	b, err := New(Options{Listen: "127.0.0.1:0", AllowAnonymous: true,
+		Routes: []Route{{Topic: "sensors/{site}/{device}/{metric}", Stream: "telemetry", Key: "{device}"}}}, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var acked atomic.Int64
+	var wg sync.WaitGroup
+	closed := make(chan struct{})
+	for k := range 4 {
+		opts := paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID(fmt.Sprintf("closer-%d", k)).
+			SetAutoReconnect(false).SetMaxResumePubInFlight(1000).
+			SetWriteTimeout(time.Second) // a Publish on a closed connection waits this long (paho's default: 30 s)
+		c := paho.NewClient(opts)
+		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("connect: %v", tok.Error())
+		}
+		wg.Go(func() {
+			defer c.Disconnect(0)
+			var toks []paho.Token
+			for i := 0; i < 2000 && c.IsConnectionOpen(); i++ {
+				toks = append(toks, c.Publish(fmt.Sprintf("sensors/s/d%d/m", k), 1, false, "x"))
+			}
+			// Tokens of publishes never answered never complete: wait
+			// for all at once, until the broker has closed.
+			<-closed
+			for _, tok := range toks {
+				select {
+				case <-tok.Done():
+					if tok.Error() == nil {
+						acked.Add(1)
+					}
+				default:
+				}
+			}
+		})
+	}
+	time.Sleep(50 * time.Millisecond) // mid-stream
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = b.Close(ctx)
+	time.Sleep(200 * time.Millisecond) // paho hands acks to tokens from its own goroutine
+	close(closed)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	stored := storedCount(t, sp)
+	if written := int64(testutil.ToFloat64(b.m.acks)); written != int64(stored) {
+		t.Errorf("the broker wrote %d acks for %d records stored", written, stored)
+	}
+	if stored == 0 || int64(stored) != acked.Load() {
+		t.Fatalf("%d records stored, %d publishes acknowledged: want the same, and some", stored, acked.Load())
 	}
 }

@@ -166,6 +166,7 @@ func (b *Broker) enqueue(c *conn, p *pending) bool {
 			return false
 		}
 	}
+	b.queued.Add(1)
 	c.mu.Lock()
 	c.queue = append(c.queue, p)
 	start := !c.running
@@ -326,6 +327,7 @@ func (b *Broker) completeBatch(c *conn, batch []*pending, acks []packets.Packet)
 		<-c.slots
 		p.recycle()
 	}
+	b.queued.Add(-int64(len(batch)))
 	clear(acks)
 	return acks[:0]
 }

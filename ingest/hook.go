@@ -135,6 +135,13 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		return pk, nil // our own delivery after a commit
 	}
 	b := h.b
+	b.active.Add(1)
+	if b.draining.Load() { // closing: hold the publish unread (not stored, not acked) until the connection ends
+		b.active.Add(-1)
+		<-b.ctx.Done()
+		return pk, errReject
+	}
+	defer b.active.Add(-1)
 	c := b.lookup(cl)
 	if c == nil { // not established: cannot happen, as mochi reads after that
 		return pk, errReject
