@@ -98,7 +98,10 @@ type windowOp struct {
 	shut  map[int64]*pane // closed windows kept for corrections
 	late  uint64
 
-	last     *pane // the pane of the last record (the common case)
+	last     *pane    // the pane of the last record (the common case)
+	names    []string // aggregate fields, then group_by entries ("" for "key")
+	spans    []span
+	gvals    []any // the record's group_by values
 	vals     []float64
 	valOK    []bool
 	gbuf     []byte
@@ -162,6 +165,16 @@ func newWindow(cfg WindowConfig, p PipelineConfig) (Operator, error) {
 	}
 	w.fingerprint = fmt.Sprintf("%d/%d/%q/%v", w.size, w.slide, w.groupBy, w.aggs)
 	w.vals, w.valOK = make([]float64, len(w.aggs)), make([]bool, len(w.aggs))
+	for _, a := range w.aggs {
+		w.names = append(w.names, a.field)
+	}
+	for _, g := range w.groupBy {
+		if g == "key" {
+			g = ""
+		}
+		w.names = append(w.names, g)
+	}
+	w.spans, w.gvals = make([]span, len(w.names)), make([]any, len(w.groupBy))
 	return w, nil
 }
 
@@ -274,15 +287,31 @@ func (w *windowOp) Process(r *Record, emit func(*Record)) error {
 // extract reads the record's aggregate fields into w.vals/w.valOK and its
 // group into w.gbuf (internal key) and w.kbuf (output key).
 func (w *windowOp) extract(r *Record) {
-	var fields map[string]any
-	if w.needFields {
-		fields, _ = r.Fields()
-	}
-	for i, a := range w.aggs {
-		w.vals[i], w.valOK[i] = number(fields[a.field])
+	switch {
+	case !w.needFields:
+	case r.decoded: // an earlier step decoded it: use its map
+		fields := r.fields
+		for i, a := range w.aggs {
+			w.vals[i], w.valOK[i] = number(fields[a.field])
+		}
+		for i, g := range w.groupBy {
+			w.gvals[i] = fields[g]
+		}
+	case scanFields(r.Value, w.names, w.spans):
+		for i := range w.aggs {
+			w.vals[i], w.valOK[i] = spanNumber(r.Value, w.spans[i])
+		}
+		for i := range w.groupBy {
+			if !w.byKey {
+				w.gvals[i] = spanValue(r.Value, w.spans[len(w.aggs)+i])
+			}
+		}
+	default: // not a JSON object: every field is missing
+		clear(w.valOK)
+		clear(w.gvals)
 	}
 	if !w.byKey {
-		w.gbuf, w.kbuf = w.groupOf(r, fields, w.gbuf[:0], w.kbuf[:0])
+		w.gbuf, w.kbuf = w.groupOf(r, w.gbuf[:0], w.kbuf[:0])
 	}
 }
 

@@ -147,7 +147,7 @@ func (f *fieldAgg) result(fn int) (float64, bool) {
 
 // groupOf builds the group object (the internal key) and the output key of
 // a record grouped by GroupBy entries other than exactly ["key"].
-func (w *windowOp) groupOf(r *Record, fields map[string]any, gb, kb []byte) ([]byte, []byte) {
+func (w *windowOp) groupOf(r *Record, gb, kb []byte) ([]byte, []byte) {
 	gb = append(gb, '{')
 	for i, name := range w.groupBy {
 		if i > 0 {
@@ -161,7 +161,7 @@ func (w *windowOp) groupOf(r *Record, fields map[string]any, gb, kb []byte) ([]b
 			kb = append(kb, r.Key...)
 			continue
 		}
-		v, ok := fields[name]
+		v := w.gvals[i]
 		if s, isStr := v.(string); isStr {
 			gb = appendJSONString(gb, s)
 			kb = append(kb, s...)
@@ -169,7 +169,7 @@ func (w *windowOp) groupOf(r *Record, fields map[string]any, gb, kb []byte) ([]b
 		}
 		n := len(gb)
 		gb = appendJSONValue(gb, v)
-		if ok && v != nil {
+		if v != nil {
 			kb = append(kb, gb[n:]...)
 		}
 	}
