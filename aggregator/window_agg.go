@@ -55,7 +55,7 @@ func (p *pane) add(w *windowOp, r *Record, t int64) *group {
 	g.count++
 	for i := range g.fields {
 		if w.valOK[i] {
-			p.bytes += g.fields[i].add(w.vals[i], t)
+			p.bytes += g.fields[i].add(&w.aggs[i], w.vals[i], t)
 		}
 	}
 	return g
@@ -81,9 +81,9 @@ func (w *windowOp) newGroup(r *Record) *group {
 	return g
 }
 
-// add counts v at event time t; it returns about how many bytes of state
-// that added.
-func (f *fieldAgg) add(v float64, t int64) int {
+// add counts v at event time t, keeping what the spec's functions need; it
+// returns about how many bytes of state that added.
+func (f *fieldAgg) add(a *aggSpec, v float64, t int64) int {
 	f.n++
 	f.sum += v
 	if f.n == 1 {
@@ -97,9 +97,11 @@ func (f *fieldAgg) add(v float64, t int64) int {
 			f.last, f.lastT = v, t
 		}
 	}
-	d := v - f.mean
-	f.mean += d / float64(f.n)
-	f.m2 += d * (v - f.mean)
+	if a.funcs&(1<<fnStddev) != 0 {
+		d := v - f.mean
+		f.mean += d / float64(f.n)
+		f.m2 += d * (v - f.mean)
+	}
 	if f.sketch.s == nil {
 		return 0
 	}

@@ -15,10 +15,13 @@ import (
 //	version=1, fingerprint of the configuration, flags (bit 0: a watermark
 //	is set), watermark (ns), late count, number of windows, then each window
 //	in order of start: start (ns), closed (0/1), number of groups, then each
-//	group in order of internal key: internal key, output key, group object,
-//	count, revision, then for each aggregate field: n, and when n > 0 sum,
-//	min, max, mean, m2, first, last, first time, last time, then the
-//	quantile sketch's encoding when a quantile is configured.
+//	group in order of internal key: internal key (the record key for
+//	group_by [key], else the group object), output key (not for group_by
+//	[key]: it is the internal key), count, revision, then for each
+//	aggregate field: n, and when n > 0 sum; min and max (if min or max is
+//	asked for); Welford's mean and m2 (if stddev is); first, last, first
+//	time, last time (if first or last is); the quantile sketch's encoding
+//	(if a quantile is).
 //
 // The same state gives the same bytes. A state made under another window
 // configuration (size, slide, group_by, fields, functions) is refused.
@@ -65,29 +68,50 @@ func (w *windowOp) appendPane(b []byte, p *pane) []byte {
 	b = binary.AppendUvarint(b, uint64(len(p.groups)))
 	for _, g := range p.sorted(&gs) {
 		b = appendString(b, g.gkey)
-		b = appendString(b, string(g.key))
-		b = appendString(b, string(g.gjson))
+		if !w.byKey {
+			b = appendString(b, string(g.key))
+		}
 		b = binary.AppendUvarint(b, g.count)
 		b = binary.AppendUvarint(b, g.revision)
 		for i := range g.fields {
-			b = appendFieldAgg(b, &g.fields[i], w.aggs[i].sketch)
+			b = appendFieldAgg(b, &g.fields[i], &w.aggs[i])
 		}
 	}
 	return b
 }
 
-func appendFieldAgg(b []byte, f *fieldAgg, sketch bool) []byte {
+// The floats a field's state keeps, by the functions that need them.
+const (
+	minMaxFuncs    = 1<<fnMin | 1<<fnMax
+	firstLastFuncs = 1<<fnFirst | 1<<fnLast
+)
+
+func appendFieldAgg(b []byte, f *fieldAgg, a *aggSpec) []byte {
 	b = binary.AppendUvarint(b, f.n)
 	if f.n == 0 {
 		return b
 	}
-	for _, v := range [...]float64{f.sum, f.min, f.max, f.mean, f.m2, f.first, f.last} {
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+	b = appendFloats(b, f.sum)
+	if a.funcs&minMaxFuncs != 0 {
+		b = appendFloats(b, f.min, f.max)
 	}
-	b = binary.AppendVarint(b, f.firstT)
-	b = binary.AppendVarint(b, f.lastT)
-	if sketch {
+	if a.funcs&(1<<fnStddev) != 0 {
+		b = appendFloats(b, f.mean, f.m2)
+	}
+	if a.funcs&firstLastFuncs != 0 {
+		b = appendFloats(b, f.first, f.last)
+		b = binary.AppendVarint(b, f.firstT)
+		b = binary.AppendVarint(b, f.lastT)
+	}
+	if a.sketch {
 		b = f.sketch.appendTo(b)
+	}
+	return b
+}
+
+func appendFloats(b []byte, fs ...float64) []byte {
+	for _, f := range fs {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
 	}
 	return b
 }
@@ -140,11 +164,17 @@ func (w *windowOp) readPane(d *stateReader, p *pane) {
 	n := d.count()
 	for range n {
 		g := &group{gkey: d.str(), fields: make([]fieldAgg, len(w.aggs))}
-		g.key = []byte(d.str())
-		g.gjson = []byte(d.str())
+		if w.byKey {
+			g.key = []byte(g.gkey)
+			g.gjson = appendJSONString([]byte(`{"key":`), g.gkey)
+			g.gjson = append(g.gjson, '}')
+		} else {
+			g.key = []byte(d.str())
+			g.gjson = []byte(g.gkey)
+		}
 		g.count, g.revision = d.uvarint(), d.uvarint()
 		for i := range g.fields {
-			readFieldAgg(d, &g.fields[i], w.aggs[i].sketch)
+			readFieldAgg(d, &g.fields[i], &w.aggs[i])
 		}
 		if d.err != nil {
 			return
@@ -154,19 +184,26 @@ func (w *windowOp) readPane(d *stateReader, p *pane) {
 	}
 }
 
-func readFieldAgg(d *stateReader, f *fieldAgg, sketch bool) {
-	if sketch {
+func readFieldAgg(d *stateReader, f *fieldAgg, a *aggSpec) {
+	if a.sketch {
 		f.sketch = newQuantileSketch()
 	}
 	f.n = d.uvarint()
 	if f.n == 0 {
 		return
 	}
-	for _, p := range [...]*float64{&f.sum, &f.min, &f.max, &f.mean, &f.m2, &f.first, &f.last} {
-		*p = d.float()
+	f.sum = d.float()
+	if a.funcs&minMaxFuncs != 0 {
+		f.min, f.max = d.float(), d.float()
 	}
-	f.firstT, f.lastT = d.varint(), d.varint()
-	if !sketch {
+	if a.funcs&(1<<fnStddev) != 0 {
+		f.mean, f.m2 = d.float(), d.float()
+	}
+	if a.funcs&firstLastFuncs != 0 {
+		f.first, f.last = d.float(), d.float()
+		f.firstT, f.lastT = d.varint(), d.varint()
+	}
+	if !a.sketch {
 		return
 	}
 	if d.err != nil {
