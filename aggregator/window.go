@@ -147,6 +147,12 @@ const HeaderWindow = "tributary.window"
 
 var _ Operator = (*windowOp)(nil)
 
+// NewWindow makes a window step for pipeline p, for programs that drive
+// one outside a pipeline (bench/aggbench, an offline recomputation); the
+// runtime makes its steps from the configuration. The step has a method
+// Late() uint64. See newWindow.
+func NewWindow(cfg WindowConfig, p PipelineConfig) (Operator, error) { return newWindow(cfg, p) }
+
 // newWindow makes a window step for pipeline p; see windowOp for its
 // semantics and output.
 func newWindow(cfg WindowConfig, p PipelineConfig) (Operator, error) {
