@@ -84,10 +84,11 @@ func (r *report) print(out io.Writer) {
 	t.Note("the deadband row is a minimal deadband written in this bench (bench/aggbench/deadband.go): the pipeline's deadband step is not in this tree yet; it decodes values with Record.Fields")
 	t.Print(out)
 
-	s := figure.Table{Title: "Window state at its largest (before an Advance)", Header: []string{"case", "StateSize()", "MarshalState bytes", "per device"}}
+	s := figure.Table{Title: "Window state at its largest (before an Advance)", Header: []string{"case", "StateSize()", "MarshalState bytes", "encoded bytes per device"}}
 	for _, c := range r.Cases[1:3] {
 		s.Row(c.Name, kb(c.StateSize), kb(c.StateBytes), fmt.Sprintf("%.0f B", float64(c.StateBytes)/float64(r.cfg.devices)))
 	}
+	s.Note("measured before each Advance of the warm-up run: the current minute's window and, until the watermark passes its end (5 s late), the previous one are open, so up to 2 groups per device")
 	s.Note("quantiles: DDSketch, ±%.0f%% relative error (aggregator.SketchRelativeAccuracy)", aggregator.SketchRelativeAccuracy*100)
 	s.Print(out)
 
