@@ -74,12 +74,13 @@ import (
 //
 // window_start and window_end are RFC 3339 in UTC with nanoseconds as
 // needed (time.RFC3339Nano). "group" has one member per GroupBy entry, in
-// GroupBy order ("key": the record key as a string, invalid UTF-8 replaced
-// by U+FFFD). "count" is the number of records in the group's window.
+// GroupBy order ("key": the record key as a string, invalid UTF-8 written
+// as \ufffd). "count" is the number of records in the group's window.
 // "aggregates" has one object per configured field, in configuration
 // order, and in each the configured functions in the order count sum min
-// max mean first last stddev p50 p95 p99. Numbers are formatted as
-// encoding/json formats a float64. A correction adds
+// max mean first last stddev p50 p95 p99. Strings and numbers are
+// formatted as encoding/json formats a string (without HTML escaping) and a
+// float64. A correction adds
 // ,"correction":true,"revision":n at the end.
 type windowOp struct {
 	size, slide int64 // ns

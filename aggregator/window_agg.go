@@ -201,25 +201,47 @@ func appendJSONValue(b []byte, v any) []byte {
 	return append(b, enc...)
 }
 
-// appendJSONString appends s as a JSON string; invalid UTF-8 becomes
-// U+FFFD, as encoding/json does (without its HTML escaping).
+// appendJSONString appends s as a JSON string as encoding/json writes it
+// without HTML escaping: invalid UTF-8 becomes \ufffd, U+2028 and U+2029
+// are escaped.
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
-	for _, c := range s { // range decodes invalid UTF-8 as U+FFFD
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', byte(c))
-		case c < 0x20:
-			b = append(b, `\u00`...)
-			b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
-		default:
-			b = utf8.AppendRune(b, c)
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20 && shortEscapes[c] != 0:
+				b = append(b, '\\', shortEscapes[c])
+			case c < 0x20:
+				b = append(b, `\u00`...)
+				b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
 		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, `\u202`...)
+			b = append(b, hexDigits[r&0xf])
+		default:
+			b = append(b, s[i:i+n]...)
+		}
+		i += n
 	}
 	return append(b, '"')
 }
 
 const hexDigits = "0123456789abcdef"
+
+// shortEscapes are the control characters encoding/json writes as \n etc.
+var shortEscapes = [0x20]byte{'\b': 'b', '\f': 'f', '\n': 'n', '\r': 'r', '\t': 't'}
 
 // sorted returns the pane's groups in order of internal key, in *buf.
 func (p *pane) sorted(buf *[]*group) []*group {

@@ -1,7 +1,11 @@
 package aggregator
 
 import (
+	"bytes"
+	"encoding/json"
+	"math"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -37,6 +41,34 @@ func FuzzScanFieldsMatchesFields(f *testing.F) {
 			if gf != ef || gok != eok {
 				t.Errorf("%q: %q number %v %v, want %v %v", doc, n, gf, gok, ef, eok)
 			}
+		}
+	})
+}
+
+// FuzzJSONFormatsMatchEncodingJSON holds the output's string and number
+// formatting to encoding/json's (without HTML escaping), so the output
+// format is the one a Go program would write.
+func FuzzJSONFormatsMatchEncodingJSON(f *testing.F) {
+	f.Add("tab\tnl\n\x01\xff\"\\é", 1e21)
+	f.Add("", 1e-7)
+	f.Add("<&>\u2028\u2029", math.Copysign(0, -1))
+	f.Fuzz(func(t *testing.T, s string, x float64) {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		want := strings.TrimSuffix(b.String(), "\n")
+		if got := string(appendJSONString(nil, s)); got != want {
+			t.Errorf("string %q: %s, encoding/json %s", s, got, want)
+		}
+		jf, err := json.Marshal(x)
+		if err != nil {
+			jf = []byte("null")
+		}
+		if got := string(appendJSONFloat(nil, x)); got != string(jf) {
+			t.Errorf("float %v: %s, encoding/json %s", x, got, jf)
 		}
 	})
 }

@@ -454,3 +454,61 @@ func TestWindowConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestWindowGroupValuesOfEveryKind(t *testing.T) {
+	cfg := WindowConfig{Size: time.Minute, GroupBy: []string{"g"}, Aggregates: []AggregateConfig{{Field: "v", Functions: []string{"sum"}}}}
+	h := newHarness(t, cfg, PipelineConfig{})
+	for _, g := range []string{`true`, `false`, `null`, `{"b":1,"a":[2]}`, `[1,"x"]`, `1.50`, `"tab\tnl\n\u0001"`, "\"\xff\""} {
+		h.process(rec("k", at(time.Second), `{"g":`+g+`,"v":1e21}`))
+	}
+	h.advance(at(time.Minute))
+	var got []string
+	for _, r := range h.take() {
+		res := decode(t, r)
+		got = append(got, fmt.Sprintf("%s|%s|%s", r.Key, r.Value[bytes.Index(r.Value, []byte(`"group"`)):bytes.Index(r.Value, []byte(`,"count"`))], res.agg("v", "sum")))
+	}
+	sorted := strings.Join(got, "\n")
+	for _, w := range []string{
+		`true|"group":{"g":true}|1e+21`, `false|"group":{"g":false}|1e+21`, `|"group":{"g":null}|1e+21`,
+		`{"a":[2],"b":1}|"group":{"g":{"a":[2],"b":1}}|1e+21`, `[1,"x"]|"group":{"g":[1,"x"]}|1e+21`,
+		`1.5|"group":{"g":1.5}|1e+21`, "tab\tnl\n\x01|\"group\":{\"g\":\"tab\\tnl\\n\\u0001\"}|1e+21",
+		"\uFFFD|\"group\":{\"g\":\"\uFFFD\"}|1e+21",
+	} {
+		if !strings.Contains(sorted, w) {
+			t.Errorf("missing group %q in\n%s", w, sorted)
+		}
+	}
+	if len(got) != 8 {
+		t.Errorf("got %d groups, want 8", len(got))
+	}
+}
+
+func TestWindowBeforeTheEpoch(t *testing.T) {
+	h := newHarness(t, tumbling, PipelineConfig{})
+	old := time.Date(1969, 12, 31, 23, 59, 30, 0, time.UTC)
+	h.process(rec("k", old, `{"v":1}`), rec("k", old.Add(30*time.Second), `{"v":2}`)).advance(old.Add(time.Hour))
+	out := h.take()
+	if len(out) != 2 || !out[0].Time.Equal(time.Date(1969, 12, 31, 23, 59, 0, 0, time.UTC)) || !out[1].Time.Equal(time.Unix(0, 0)) {
+		t.Fatalf("windows before the epoch: %d records, first at %v", len(out), out[0].Time)
+	}
+}
+
+func TestWindowHoppingCorrections(t *testing.T) {
+	cfg := WindowConfig{Size: 10 * time.Second, Slide: 5 * time.Second, GroupBy: []string{"key"}, Aggregates: []AggregateConfig{{Field: "v", Functions: []string{"sum"}}}}
+	h := newHarness(t, cfg, PipelineConfig{Late: "correct"})
+	h.process(rec("k", at(6*time.Second), `{"v":1}`)).advance(at(15 * time.Second))
+	if n := len(h.take()); n != 2 { // [0,10) and [5,15)
+		t.Fatalf("got %d windows, want 2", n)
+	}
+	h.process(rec("k", at(7*time.Second), `{"v":2}`))
+	out := h.take()
+	if len(out) != 2 {
+		t.Fatalf("got %d corrections, want one per closed window (2)", len(out))
+	}
+	for i, start := range []time.Duration{5 * time.Second, 0} {
+		r := decode(t, out[i])
+		if !r.WindowStart.Equal(at(start)) || r.agg("v", "sum") != "3" || r.Revision != 1 {
+			t.Errorf("correction %d: %s, want window at %v with sum 3, revision 1", i, out[i].Value, start)
+		}
+	}
+}
