@@ -33,8 +33,10 @@ import (
 // max(AllowedLateness, S) after it closed (until watermark ≥ end +
 // retention), and a late record updates it and emits, at once, the group's
 // recomputed result marked "correction": true with "revision": n (1 for the
-// first correction of that group in that window, 2 for the next…). A late
-// record for a closed window past its retention is dropped. Late() counts
+// first correction of that group in that window, 2 for the next…; a group
+// the window never emitted gets its first record as revision 1). A late
+// record for a closed window past its retention is dropped. The kept
+// windows are part of the state. Late() counts
 // the records that were late for at least one of their windows (dropped or
 // corrected); a hopping record may be late for some windows and still count
 // in the open ones.
