@@ -155,17 +155,66 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	return nil
 }
 
+// Init sets the cursor of every pipeline's input partition that has none,
+// at the oldest record held, so that retention keeps the input from then
+// on. Run does it too; a node calls Init before it starts taking records
+// in, so that none is deleted before the pipeline sees it.
+func (a *Aggregator) Init() error {
+	for _, pl := range a.pipelines {
+		_, cfg, err := a.streams(pl)
+		if err != nil {
+			return err
+		}
+		for p := range cfg.Partitions {
+			if _, ok, err := a.sp.Cursor("agg/"+pl.cfg.Name, pl.cfg.From, p); err != nil {
+				return err
+			} else if !ok {
+				if _, err := a.protect(pl, p); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// protect sets a new pipeline's cursor on one partition at the oldest
+// record held, and returns that offset.
+func (a *Aggregator) protect(pl *pipeline, p int) (uint64, error) {
+	start, _, err := a.sp.Offsets(pl.cfg.From, p)
+	if err != nil {
+		return 0, err
+	}
+	t := new(spool.Txn).SetCursor("agg/"+pl.cfg.Name, pl.cfg.From, p, start, true)
+	_, err = a.sp.Commit(context.Background(), t)
+	return start, err
+}
+
+// streams returns the configs of a pipeline's input stream, checking that
+// both its streams exist.
+func (a *Aggregator) streams(pl *pipeline) (ok bool, from spool.StreamConfig, err error) {
+	var okTo bool
+	for _, s := range a.sp.Streams() {
+		switch s.Name {
+		case pl.cfg.From:
+			from, ok = s, true
+		case pl.cfg.To:
+			okTo = true
+		}
+	}
+	if !ok || !okTo {
+		return false, from, fmt.Errorf("pipeline %q: stream %q or %q is not in the spool", pl.cfg.Name, pl.cfg.From, pl.cfg.To)
+	}
+	return true, from, nil
+}
+
 // runners makes one runner per pipeline and input partition.
 func (a *Aggregator) runners() ([]*runner, error) {
-	streams := map[string]spool.StreamConfig{}
-	for _, s := range a.sp.Streams() {
-		streams[s.Name] = s
-	}
 	var all []*runner
 	for _, pl := range a.pipelines {
-		from, ok := streams[pl.cfg.From]
-		if _, okTo := streams[pl.cfg.To]; !ok || !okTo {
-			return nil, fmt.Errorf("pipeline %q: stream %q or %q is not in the spool", pl.cfg.Name, pl.cfg.From, pl.cfg.To)
+		_, from, err := a.streams(pl)
+		if err != nil {
+			return nil, err
 		}
 		var rs []*runner
 		for p := range from.Partitions {

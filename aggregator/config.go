@@ -253,3 +253,11 @@ func (c *WindowConfig) validate() error {
 	}
 	return nil
 }
+
+// Check validates p and compiles its expressions, as New does, without a
+// spool: config loaders call it to report errors at load. The error is a
+// *ConfigError.
+func Check(p PipelineConfig) error {
+	_, err := compile(p)
+	return err
+}

@@ -78,16 +78,8 @@ func (r *runner) restore() error {
 	}
 	if ok {
 		r.pos = c.Offset
-	} else {
-		// A new pipeline starts at the oldest record held, and protects it
-		// from retention at once.
-		if r.pos, _, err = r.a.sp.Offsets(r.pl.cfg.From, r.part); err != nil {
-			return err
-		}
-		t := new(spool.Txn).SetCursor(r.cursorName(), r.pl.cfg.From, r.part, r.pos, true)
-		if _, err := r.a.sp.Commit(context.Background(), t); err != nil {
-			return err
-		}
+	} else if r.pos, err = r.a.protect(r.pl, r.part); err != nil {
+		return err
 	}
 	r.position.Store(r.pos)
 	r.stateSize.Store(int64(ch.stateSize()))
