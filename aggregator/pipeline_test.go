@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/tributary-io/tributary/spool"
@@ -277,4 +278,181 @@ func TestPipelineRestart(t *testing.T) {
 	if n < 1000 {
 		t.Fatalf("only %d records derived: the test shows little", n)
 	}
+}
+
+// A state larger than one spool value is stored in chunks, restored whole,
+// and its chunks beyond a smaller state's are deleted.
+func TestLargeStateChunks(t *testing.T) {
+	dir := t.TempDir()
+	sp := openTestSpool(t, dir)
+	defer sp.Close()
+	p := PipelineConfig{Name: "big", From: testIn, To: testOut, Steps: []StepConfig{
+		{Deadband: &DeadbandConfig{Fields: []string{"v"}, Absolute: 1000}},
+	}}
+	var recs []spool.Record
+	for i := range 30000 { // 30k keys: a deadband state of several MB per partition
+		recs = append(recs, spool.Record{Key: fmt.Appendf(nil, "device-%06d", i), Value: []byte(`{"v":1}`), Time: at(float64(i))})
+	}
+	appendInput(t, sp, recs)
+	opts := Options{Pipelines: []PipelineConfig{p}, CommitInterval: 50 * time.Millisecond}
+	stop := startAgg(t, sp, opts)
+	waitCaughtUp(t, sp, p.Name)
+	stop()
+	m, states, err := loadStates(sp, newStateKeys(p.Name, 0))
+	if err != nil || m == nil || m.Chunks[0] < 2 {
+		t.Fatalf("manifest %+v, %v: want a state of several chunks", m, err)
+	}
+	d := newDeadband(*p.Steps[0].Deadband, &stepStats{})
+	if err := d.UnmarshalState(states[0]); err != nil || len(d.keys) < 5000 {
+		t.Fatalf("restored %d keys, %v", len(d.keys), err)
+	}
+	// A second run: every key again, unchanged (no output), then more.
+	for i := range recs {
+		recs[i].Time = at(float64(30000 + i))
+	}
+	appendInput(t, sp, recs)
+	stop = startAgg(t, sp, opts)
+	waitCaughtUp(t, sp, p.Name)
+	stop()
+	sameOutput(t, derived(t, sp), offline(t, sp, p))
+	if got := len(derived(t, sp)); got != 30000 {
+		t.Errorf("%d keys derived, want 30000 (each once)", got)
+	}
+	// Shrink: the chunks past the new state's are deleted in the same commit.
+	k := newStateKeys(p.Name, 0)
+	tx := new(spool.Txn)
+	putStates(tx, k, *m, m.Chunks, [][]byte{[]byte("{}")}, []bool{false})
+	if _, err := sp.Commit(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < m.Chunks[0]; i++ {
+		if b, err := sp.State(k.chunk(0, i)); err != nil || b != nil {
+			t.Errorf("chunk %d: %d bytes left, %v", i, len(b), err)
+		}
+	}
+}
+
+// The metrics count what a pipeline did.
+func TestMetrics(t *testing.T) {
+	sp := openTestSpool(t, t.TempDir())
+	defer sp.Close()
+	reg := prometheus.NewRegistry()
+	p := PipelineConfig{Name: "m", From: testIn, To: testOut, Steps: []StepConfig{
+		{Filter: `v > 1`},
+		{Downsample: &DownsampleConfig{Interval: 10 * time.Second, Mode: DownsampleFirst}},
+	}}
+	appendInput(t, sp, []spool.Record{
+		{Key: []byte("a"), Value: []byte(`{"v":2}`), Time: at(10)},
+		{Key: []byte("a"), Value: []byte(`{"v":0}`), Time: at(11)}, // filtered
+		{Key: []byte("a"), Value: []byte(`{"w":0}`), Time: at(12)}, // filtered: nil > 1 fails
+		{Key: []byte("a"), Value: []byte(`{"v":3}`), Time: at(1)},  // late
+		{Key: []byte("a"), Value: []byte(`{"v":4}`), Time: at(20)},
+	})
+	stop := startAgg(t, sp, Options{Pipelines: []PipelineConfig{p}, Registerer: reg, CommitInterval: time.Millisecond})
+	waitCaughtUp(t, sp, p.Name)
+	want := map[string]float64{
+		"records_in_total": 5, "records_out_total": 2, "filtered_total": 2, "expression_errors_total": 1, "late_total": 1,
+		"lag_records": 0, "lag_seconds": 0,
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, mf := range mfs {
+		name := strings.TrimPrefix(mf.GetName(), "tributary_aggregator_")
+		seen[name] = true
+		m := mf.GetMetric()[0]
+		v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		if w, ok := want[name]; ok && v != w {
+			t.Errorf("%s = %v, want %v", name, v, w)
+		}
+		if name == "state_bytes" && v <= 0 {
+			t.Errorf("state_bytes = %v", v)
+		}
+	}
+	for _, n := range []string{"records_in_total", "records_out_total", "filtered_total", "late_total", "state_bytes", "lag_seconds", "commits_total"} {
+		if !seen[n] {
+			t.Errorf("no metric %s", n)
+		}
+	}
+	stop()
+}
+
+// Input deleted before the pipeline read it (drop_oldest on a full stream)
+// is skipped and counted; the rest is processed.
+func TestGapInInput(t *testing.T) {
+	sp, err := spool.Open(t.TempDir(), spool.Options{Linger: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	for _, s := range []spool.StreamConfig{
+		{Name: "small", Partitions: 1, MaxBytes: 64 << 10, Full: spool.DropOldest, Uncompressed: true},
+		{Name: "derived", Partitions: 1, MaxBytes: 64 << 20},
+	} {
+		if err := sp.EnsureStream(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	p := PipelineConfig{Name: "g", From: "small", To: "derived", Steps: []StepConfig{{Filter: "true"}}}
+	a, err := New(Options{Spool: sp, Pipelines: []PipelineConfig{p}, Registerer: reg, CommitInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Init(); err != nil { // the cursor protects offset 0, but drop_oldest goes past it
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		var recs []spool.Record
+		for j := range 50 {
+			recs = append(recs, spool.Record{Key: []byte("k"), Value: fmt.Appendf(nil, `{"i":%d,"pad":"%s"}`, i*50+j, strings.Repeat("x", 100)), Time: at(float64(i*50 + j))})
+		}
+		if _, err := sp.Append(context.Background(), "small", recs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, next, _ := sp.Offsets("small", 0)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background()) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		if c, _, _ := sp.Cursor("agg/g", "small", 0); c.Offset == next {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not caught up")
+		}
+	}
+	gapped := counterValue(t, reg, "tributary_aggregator_gap_records_total")
+	_ = a.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	out := readAll(t, sp, "derived", 0)
+	held := readAll(t, sp, "small", 0)
+	dropped := next - uint64(len(held))
+	if dropped == 0 || len(out) != len(held) || len(out) == 0 {
+		t.Fatalf("%d records dropped (want some: a gap), derived %d, held %d", dropped, len(out), len(held))
+	}
+	if string(out[0].Value) != string(held[0].Value) {
+		t.Errorf("first derived %s, want the first record held %s", out[0].Value, held[0].Value)
+	}
+	if gapped != float64(dropped) {
+		t.Errorf("gap_records_total = %v, want %d", gapped, dropped)
+	}
+}
+
+func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return -1
 }

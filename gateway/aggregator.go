@@ -16,9 +16,12 @@ func (n *Node) startAggregator(sp *spool.Spool) (*aggregator.Aggregator, error) 
 		return nil, nil
 	}
 	opts := aggregator.Options{
-		Spool:      sp,
-		Registerer: n.reg,
-		Logger:     n.log.With("component", "aggregator"),
+		Spool: sp,
+		// One commit's output must fit the spool's commit bound, with room
+		// for the records of the last batch read.
+		MaxCommitBytes: min(1<<20, int(n.cfg.Spool.MaxBatchBytes)/4),
+		Registerer:     n.reg,
+		Logger:         n.log.With("component", "aggregator"),
 	}
 	for _, p := range n.cfg.Pipelines {
 		opts.Pipelines = append(opts.Pipelines, p.Aggregator())
