@@ -74,9 +74,10 @@ type Operator interface {
 	// Advance tells the step that event time has reached watermark: the
 	// partition's largest event time seen so far, minus the pipeline's
 	// allowed lateness. Windows that end at or before it close and are
-	// emitted; a deadband heartbeat that is due is emitted. It is called
-	// after each chunk of input, before the commit, with a watermark that
-	// never goes back.
+	// emitted; a deadband heartbeat that is due is emitted. The pipeline
+	// calls it right after each record that moves the watermark (so the
+	// output does not depend on how the input was read in chunks), with a
+	// watermark that never goes back; it must be cheap when nothing is due.
 	Advance(watermark time.Time, emit func(*Record)) error
 	// MarshalState returns the step's state (nil: none); UnmarshalState
 	// restores it in a fresh instance. The encoding is the step's own and

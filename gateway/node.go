@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 
+	"github.com/tributary-io/tributary/aggregator"
 	"github.com/tributary-io/tributary/forwarder"
 	"github.com/tributary-io/tributary/gateway/config"
 	"github.com/tributary-io/tributary/ingest"
@@ -44,6 +45,8 @@ type Node struct {
 	fwd      *forwarder.Forwarder // an edge's forwarder; set by Start when configured
 	fwdStop  context.CancelFunc
 	fwdDone  chan struct{}
+	agg      *aggregator.Aggregator // the edge's pipelines; set by Start when configured
+	aggDone  chan error             // Run's result
 	requests *prometheus.CounterVec // tributary_http_requests_total
 	serveErr chan error             // one send per listener whose Serve failed
 	wg       sync.WaitGroup
@@ -135,8 +138,21 @@ func (n *Node) Start() error {
 		return fmt.Errorf("upstream: %w", err)
 	}
 	n.fwd = fwd
+	// The pipelines start before ingest too, for the same reason, and
+	// after the forwarder, which forwards what they derive.
+	if n.agg, err = n.startAggregator(sp); err != nil {
+		_ = n.stopForwarder()
+		if repl != nil {
+			repl.stop(context.Background())
+		}
+		httpLn.Close()
+		grpcLn.Close()
+		sp.Close()
+		return fmt.Errorf("pipelines: %w", err)
+	}
 	broker, err := n.startMQTT(sp)
 	if err != nil {
+		_ = n.stopAggregator()
 		_ = n.stopForwarder()
 		if repl != nil {
 			repl.stop(context.Background())
@@ -257,6 +273,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 	}
 
+	if aerr := n.stopAggregator(); aerr != nil {
+		err = errors.Join(err, fmt.Errorf("pipelines: %w", aerr))
+	}
 	if ferr := n.stopForwarder(); ferr != nil {
 		err = errors.Join(err, fmt.Errorf("forwarder: %w", ferr))
 	}

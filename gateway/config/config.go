@@ -38,6 +38,9 @@ type Config struct {
 	// Streams are the spool's streams. A stream removed from the list stays
 	// in the spool, untouched, until the spool is rebuilt.
 	Streams []Stream `yaml:"streams"`
+	// Pipelines process streams locally (filter, map, deadband, downsample,
+	// window) into other streams. Edge nodes only.
+	Pipelines []Pipeline `yaml:"pipelines"`
 }
 
 // MQTT configures the embedded MQTT broker.

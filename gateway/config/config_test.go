@@ -47,6 +47,7 @@ func TestExampleConfigsShowDefaults(t *testing.T) {
 		want := Default(role)
 		want.Site = cfg.Site
 		want.Streams = cfg.Streams                         // the examples show several streams,
+		want.Pipelines = cfg.Pipelines                     // a pipeline,
 		want.MQTT.Routes = cfg.MQTT.Routes                 // routes,
 		want.MQTT.AllowAnonymous = cfg.MQTT.AllowAnonymous // and the demo's anonymous access
 		want.HTTP.AllowAnonymous = cfg.HTTP.AllowAnonymous // over MQTT and HTTP,
@@ -84,9 +85,9 @@ var badConfigs = map[string]string{
 	"duration-no-unit.bad.yaml": `duration-no-unit.bad.yaml:4: http.read_header_timeout: invalid duration "30": want a number with a unit ns, us, ms, s, m, h, d (e.g. 30s, 168h, 7d)`,
 	"duration-unit.bad.yaml":    `duration-unit.bad.yaml:3: shutdown_timeout: invalid duration "30sec": want a number with a unit ns, us, ms, s, m, h, d (e.g. 30s, 168h, 7d)`,
 	"edge-no-site.bad.yaml":     `edge-no-site.bad.yaml:1: site: missing; an edge node needs its site id: 1 to 63 of a-z, 0-9 and '-', starting with a letter or digit (e.g. plant-01)`,
-	"empty.bad.yaml":            `empty.bad.yaml:1: the file holds no settings; want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout, mqtt, upstream, replication, spool, streams`,
+	"empty.bad.yaml":            `empty.bad.yaml:1: the file holds no settings; want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout, mqtt, upstream, replication, spool, streams, pipelines`,
 	"hub-with-site.bad.yaml":    `hub-with-site.bad.yaml:2: site: not allowed for a hub; remove it (a hub serves many sites)`,
-	"list-document.bad.yaml":    `list-document.bad.yaml:1: want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout, mqtt, upstream, replication, spool, streams; got a list`,
+	"list-document.bad.yaml":    `list-document.bad.yaml:1: want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout, mqtt, upstream, replication, spool, streams, pipelines; got a list`,
 	"listen-no-port.bad.yaml":   `listen-no-port.bad.yaml:4: http.listen: want host:port such as 127.0.0.1:8080, or :8080 for all interfaces; got "localhost"`,
 	"missing-value.bad.yaml":    `missing-value.bad.yaml:3: shutdown_timeout: missing value; write one, or delete the key to use the default`,
 	"out-of-range.bad.yaml": `out-of-range.bad.yaml:3: grpc.max_recv_msg_size: must be between 1KiB and 256MiB, got 1GiB
@@ -137,6 +138,19 @@ mqtt-security.bad.yaml:18: mqtt.limits.max_topic_length: must be between 16 and 
 mqtt-security.bad.yaml:19: mqtt.limits.connect_timeout: must be between 1s and 10m0s, got 0s`,
 	"mqtt-tls-files.bad.yaml": `mqtt-tls-files.bad.yaml:4: mqtt.tls: cert_file no-such.crt, key_file no-such.key: open no-such.crt: no such file or directory
 mqtt-tls-files.bad.yaml:8: mqtt.tls.require_client_cert: needs client_ca_file, the CAs that sign client certificates`,
+	"pipelines.bad.yaml": `pipelines.bad.yaml:9: pipelines[0].to: is the same stream as from ("telemetry"); a pipeline writes to another stream
+pipelines.bad.yaml:15: pipelines[1].allowed_lateness: must be between 0s and 7d, got 30d
+pipelines.bad.yaml:17: pipelines[1].steps[0].deadband: absolute must be a finite number ≥ 0, got -1
+pipelines.bad.yaml:18: pipelines[2].name: pipeline "rbe" is already defined at pipelines[1]
+pipelines.bad.yaml:19: pipelines[2].from: stream "telemetri" is not in streams
+pipelines.bad.yaml:21: pipelines[2].late: must be one of: drop, correct; got "fix"
+pipelines.bad.yaml:23: pipelines[2].steps[0]: a step needs one of: filter, map, deadband, downsample, window
+pipelines.bad.yaml:23: pipelines[2].steps[0].aggregate: unknown key; allowed here: filter, map, deadband, downsample, window
+pipelines.bad.yaml:29: pipelines[3].steps[1].filter: expression line 1, column 3: unexpected token EOF
+pipelines.bad.yaml:34: pipelines[4].steps[0]: has filter and map; a step is exactly one of them (make several steps)
+pipelines.bad.yaml:40: pipelines[5].steps[0].map: expected map, but got int
+pipelines.bad.yaml:45: pipelines[6].steps[0].window: slide 2m0s must not be larger than size 1m0s
+pipelines.bad.yaml:52: pipelines[7].steps: at least one step is required: filter, map, deadband, downsample or window`,
 	"several.bad.yaml": `several.bad.yaml:3: site: must be 1 to 63 of a-z, 0-9 and '-', starting with a letter or digit (e.g. plant-01); got "plant 01"
 several.bad.yaml:4: data_dir: must not be empty; it is the directory where the node keeps its data
 several.bad.yaml:6: http.listen: port must be a number from 0 to 65535, got "http"
@@ -149,7 +163,7 @@ several.bad.yaml:13: shutdown_timeout: must be between 1s and 10m0s, got 1h0m0s`
 	"size-unit.bad.yaml":          `size-unit.bad.yaml:4: grpc.max_recv_msg_size: invalid size "16M": want a number of bytes with an optional unit B, KB, MB, GB, TB, KiB, MiB, GiB, TiB (e.g. 64KiB, 2GiB)`,
 	"syntax.bad.yaml":             `syntax.bad.yaml:5: invalid YAML: mapping values are not allowed in this context`,
 	"two-documents.bad.yaml":      `two-documents.bad.yaml:4: a second YAML document starts here; a config file holds exactly one`,
-	"unknown-key.bad.yaml":        `unknown-key.bad.yaml:4: listen: unknown key; allowed here: role, site, data_dir, http, grpc, shutdown_timeout, mqtt, upstream, replication, spool, streams`,
+	"unknown-key.bad.yaml":        `unknown-key.bad.yaml:4: listen: unknown key; allowed here: role, site, data_dir, http, grpc, shutdown_timeout, mqtt, upstream, replication, spool, streams, pipelines`,
 	"unknown-nested-key.bad.yaml": `unknown-nested-key.bad.yaml:4: http.listn: unknown key (did you mean "listen"?); allowed here: listen, read_header_timeout, max_header_bytes, max_body_bytes, max_bulk_bytes, tokens_file, allow_anonymous`,
 	"wrong-kind.bad.yaml":         `wrong-kind.bad.yaml:5: http: want a mapping with keys listen, read_header_timeout, max_header_bytes, max_body_bytes, max_bulk_bytes, tokens_file, allow_anonymous; got a list`,
 }

@@ -60,6 +60,7 @@ import "time"
 //	spool.linger               2ms                 2ms
 //	spool.max_batch_bytes      4MiB                4MiB
 //	streams                    one: telemetry      one: telemetry
+//	pipelines                  none                none; not allowed
 //
 // and for each entry of streams, the keys it leaves out:
 //
@@ -70,6 +71,16 @@ import "time"
 //	full                       block
 //	priority                   0
 //	compression                zstd
+//
+// and for each entry of pipelines (see the aggregator package):
+//
+//	name, from, to, steps      none; required
+//	allowed_lateness           0s
+//	late                       drop
+//	steps[].deadband           absolute 0, relative 0 (0: off; both off:
+//	                           any change), heartbeat 0 (none)
+//	steps[].downsample         mode required: first, last or mean
+//	steps[].window             slide: size (tumbling); group_by: [key]
 //
 // Edge and hub listen on different ports so that both can run on one machine.
 // A role other than edge or hub gets the edge defaults, with that role and a

@@ -51,6 +51,11 @@ func (c *Config) validate(inFile func(path string) bool) []FieldError {
 	v.mqtt(c)
 	v.upstream(c)
 	v.replication(c)
+	if c.Role == RoleHub && len(c.Pipelines) > 0 {
+		v.add("pipelines", "not allowed for a hub (edge nodes process locally); remove it")
+	} else {
+		v.pipelines(c)
+	}
 	return v.errs
 }
 

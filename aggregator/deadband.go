@@ -1,0 +1,175 @@
+package aggregator
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// deadband reports by exception: per key, a record is emitted when one of
+// the watched fields moved past a threshold since the value last emitted,
+// or when the heartbeat is due. Its state is, per key, the last emitted
+// values, the time of the last emission, and the latest record held back
+// since (which a heartbeat emits).
+type deadband struct {
+	cfg   DeadbandConfig
+	stats *stepStats
+	keys  map[string]*deadbandKey
+	// nextDue is the earliest time a held-back record's heartbeat is due
+	// (zero: none pending), so Advance scans only when one is.
+	nextDue time.Time
+}
+
+type deadbandKey struct {
+	last     map[string]any // field → value last emitted
+	lastEmit time.Time
+	pending  *Record // latest record held back since the last emission
+}
+
+func newDeadband(cfg DeadbandConfig, stats *stepStats) *deadband {
+	return &deadband{cfg: cfg, stats: stats, keys: map[string]*deadbandKey{}}
+}
+
+func (d *deadband) Process(r *Record, emit func(*Record)) error {
+	k := d.keys[string(r.Key)]
+	fields, _ := r.Fields()
+	if k == nil {
+		k = &deadbandKey{last: map[string]any{}}
+		d.keys[string(r.Key)] = k
+		d.emit(k, r, fields, emit)
+		return nil
+	}
+	due := d.cfg.Heartbeat > 0 && r.Time.Sub(k.lastEmit) >= d.cfg.Heartbeat
+	if due || d.moved(k, fields) {
+		d.emit(k, r, fields, emit)
+		return nil
+	}
+	k.pending = r
+	if d.cfg.Heartbeat > 0 {
+		if at := k.lastEmit.Add(d.cfg.Heartbeat); d.nextDue.IsZero() || at.Before(d.nextDue) {
+			d.nextDue = at
+		}
+	}
+	return nil
+}
+
+// moved reports whether any watched field present in fields moved; a
+// field the record lacks is not compared, and one never emitted before
+// counts as moved.
+func (d *deadband) moved(k *deadbandKey, fields map[string]any) bool {
+	for _, f := range d.cfg.Fields {
+		now, ok := fields[f]
+		if !ok {
+			continue
+		}
+		last, had := k.last[f]
+		if !had || moved(last, now, d.cfg.Absolute, d.cfg.Relative) {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *deadband) emit(k *deadbandKey, r *Record, fields map[string]any, emit func(*Record)) {
+	for _, f := range d.cfg.Fields {
+		if v, ok := fields[f]; ok {
+			k.last[f] = v
+		}
+	}
+	if r.Time.After(k.lastEmit) {
+		k.lastEmit = r.Time
+	}
+	k.pending = nil
+	emit(r)
+}
+
+// Advance emits, in key order, the held-back records whose heartbeat the
+// watermark reached.
+func (d *deadband) Advance(wm time.Time, emit func(*Record)) error {
+	if d.nextDue.IsZero() || wm.Before(d.nextDue) {
+		return nil
+	}
+	var due []string
+	d.nextDue = time.Time{}
+	for key, k := range d.keys {
+		if k.pending == nil {
+			continue
+		}
+		at := k.lastEmit.Add(d.cfg.Heartbeat)
+		if !wm.Before(at) {
+			due = append(due, key)
+		} else if d.nextDue.IsZero() || at.Before(d.nextDue) {
+			d.nextDue = at
+		}
+	}
+	slices.Sort(due)
+	for _, key := range due {
+		k := d.keys[key]
+		r := k.pending
+		fields, _ := r.Fields()
+		d.emit(k, r, fields, emit)
+	}
+	return nil
+}
+
+type deadbandState struct {
+	Version int                         `json:"version"`
+	NextDue int64                       `json:"next_due,omitempty"`
+	Keys    map[string]deadbandKeyState `json:"keys"`
+}
+
+type deadbandKeyState struct {
+	Last     map[string]storedValue `json:"last"`
+	LastEmit int64                  `json:"last_emit"`
+	Pending  *storedRecord          `json:"pending,omitempty"`
+}
+
+func (d *deadband) MarshalState() ([]byte, error) {
+	s := deadbandState{Version: 1, Keys: make(map[string]deadbandKeyState, len(d.keys))}
+	if !d.nextDue.IsZero() {
+		s.NextDue = d.nextDue.UnixNano()
+	}
+	for key, k := range d.keys {
+		ks := deadbandKeyState{Last: map[string]storedValue{}, LastEmit: k.lastEmit.UnixNano(), Pending: storeRecord(k.pending)}
+		for f, v := range k.last {
+			ks.Last[f] = storeValue(v)
+		}
+		s.Keys[key] = ks
+	}
+	return json.Marshal(s)
+}
+
+func (d *deadband) UnmarshalState(b []byte) error {
+	var s deadbandState
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("deadband state: %w", err)
+	}
+	if s.Version != 1 {
+		return fmt.Errorf("deadband state: version %d unknown", s.Version)
+	}
+	d.keys = make(map[string]*deadbandKey, len(s.Keys))
+	d.nextDue = time.Time{}
+	if s.NextDue != 0 {
+		d.nextDue = time.Unix(0, s.NextDue).UTC()
+	}
+	for key, ks := range s.Keys {
+		k := &deadbandKey{last: map[string]any{}, lastEmit: time.Unix(0, ks.LastEmit).UTC(), pending: ks.Pending.record()}
+		for f, v := range ks.Last {
+			k.last[f] = v.value()
+		}
+		d.keys[key] = k
+	}
+	return nil
+}
+
+func (d *deadband) StateSize() int {
+	n := 0
+	for key, k := range d.keys {
+		n += len(key) + 32 + 24*len(k.last)
+		if k.pending != nil {
+			n += len(k.pending.Key) + len(k.pending.Value) + 16
+		}
+	}
+	return n
+}
