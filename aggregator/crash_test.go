@@ -21,12 +21,18 @@ var crashCycles = flag.Int("aggregator.crash.cycles", 12, "kill-and-restart cycl
 
 const crashChildEnv = "TRIBUTARY_AGGREGATOR_CRASH_CHILD"
 
-// crashPipeline is what the crash test runs.
-//
-// TODO(window merge): run a window pipeline (a window step after the
-// filter) here once newWindow is built; downsample mean and deadband stand
-// in for it, with state, lateness and late records.
-func crashPipeline() PipelineConfig { return statefulPipeline() }
+// crashPipeline is what the crash test runs: a hopping window with every
+// function (quantiles included) after a filter, with allowed lateness and
+// corrections for late records, so that window state, the watermark and
+// late handling all cross the kills.
+func crashPipeline() PipelineConfig {
+	return PipelineConfig{Name: "win", From: testIn, To: testOut, AllowedLateness: time.Second, Late: "correct", Steps: []StepConfig{
+		{Filter: `v != nil`},
+		{Window: &WindowConfig{Size: 2 * time.Second, Slide: time.Second, GroupBy: []string{"key"}, Aggregates: []AggregateConfig{
+			{Field: "v", Functions: []string{"count", "sum", "min", "max", "mean", "first", "last", "stddev", "p50", "p95", "p99"}},
+		}}},
+	}}
+}
 
 // crashChild runs in a child process: the aggregator over the spool in
 // dir, committing often, until it is killed.

@@ -102,9 +102,9 @@ func TestWindowQuantilesAgainstExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	vs := randomValues(rng, 3000, "normal around 0")
 	for i, v := range vs {
-		h.process(rec("k", at(time.Duration(i)*time.Millisecond*10), fmt.Sprintf(`{"v":%v}`, v)))
+		h.process(wrec("k", wat(time.Duration(i)*time.Millisecond*10), fmt.Sprintf(`{"v":%v}`, v)))
 	}
-	h.advance(at(time.Minute))
+	h.advance(wat(time.Minute))
 	r := decode(t, h.take()[0])
 	sorted := slices.Sorted(slices.Values(vs))
 	for q, fn := range map[float64]string{0.5: "p50", 0.95: "p95", 0.99: "p99"} {

@@ -301,7 +301,7 @@ func (w *windowOp) extract(r *Record) {
 	case r.decoded: // an earlier step decoded it: use its map
 		fields := r.fields
 		for i, a := range w.aggs {
-			w.vals[i], w.valOK[i] = number(fields[a.field])
+			w.vals[i], w.valOK[i] = finiteNumber(fields[a.field])
 		}
 		for i, g := range w.groupBy {
 			w.gvals[i] = fields[g]
@@ -353,8 +353,8 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// number is v as a finite float64, if it is a number.
-func number(v any) (float64, bool) {
+// finiteNumber is v as a finite float64, if it is a number.
+func finiteNumber(v any) (float64, bool) {
 	var f float64
 	switch n := v.(type) {
 	case float64:

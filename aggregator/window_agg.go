@@ -191,7 +191,7 @@ func appendJSONValue(b []byte, v any) []byte {
 		}
 		return append(b, "false"...)
 	}
-	if f, ok := number(v); ok {
+	if f, ok := finiteNumber(v); ok {
 		return appendJSONFloat(b, f)
 	}
 	enc, err := json.Marshal(v) // objects and arrays: maps sort their keys

@@ -28,7 +28,7 @@ func stream(n int) []*Record {
 		if rng.IntN(20) == 0 {
 			v = `{"site":"s1","v":"n/a"}`
 		}
-		out = append(out, rec(fmt.Sprintf("m-%02d", rng.IntN(20)), t, v))
+		out = append(out, wrec(fmt.Sprintf("m-%02d", rng.IntN(20)), t, v))
 	}
 	return out
 }
@@ -42,7 +42,7 @@ func runChunks(t *testing.T, cfg WindowConfig, p PipelineConfig, recs []*Record,
 	var maxT time.Time
 	for i := 0; i < len(recs); i += 97 {
 		for _, r := range recs[i:min(i+97, len(recs))] {
-			r2 := rec(string(r.Key), r.Time, string(r.Value)) // a fresh decode each run
+			r2 := wrec(string(r.Key), r.Time, string(r.Value)) // a fresh decode each run
 			h.process(r2)
 			if r.Time.After(maxT) {
 				maxT = r.Time

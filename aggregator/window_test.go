@@ -13,9 +13,9 @@ import (
 // t0 is a minute boundary: windows of a minute start here.
 var t0 = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 
-func at(d time.Duration) time.Time { return t0.Add(d) }
+func wat(d time.Duration) time.Time { return t0.Add(d) }
 
-func rec(key string, t time.Time, value string) *Record {
+func wrec(key string, t time.Time, value string) *Record {
 	return &Record{Key: []byte(key), Value: []byte(value), Time: t}
 }
 
@@ -110,10 +110,10 @@ var tumbling = WindowConfig{Size: time.Minute, GroupBy: []string{"key"}, Aggrega
 func TestWindowOutputFormat(t *testing.T) {
 	h := newHarness(t, tumbling, PipelineConfig{})
 	h.process(
-		rec("m-1", at(10*time.Second), `{"v":2}`),
-		rec("m-1", at(20*time.Second), `{"v":4.5}`),
-		rec("m-1", at(5*time.Second), `{"v":-1e-7,"x":"y"}`),
-	).advance(at(time.Minute))
+		wrec("m-1", wat(10*time.Second), `{"v":2}`),
+		wrec("m-1", wat(20*time.Second), `{"v":4.5}`),
+		wrec("m-1", wat(5*time.Second), `{"v":-1e-7,"x":"y"}`),
+	).advance(wat(time.Minute))
 	out := h.take()
 	if len(out) != 1 {
 		t.Fatalf("got %d records, want 1", len(out))
@@ -135,16 +135,16 @@ func TestWindowOutputFormat(t *testing.T) {
 func TestWindowTumblingByKey(t *testing.T) {
 	h := newHarness(t, tumbling, PipelineConfig{})
 	h.process(
-		rec("b", at(1*time.Second), `{"v":1}`),
-		rec("a", at(2*time.Second), `{"v":10}`),
-		rec("b", at(3*time.Second), `{"v":3}`),
-		rec("b", at(59*time.Second+999*time.Millisecond), `{"v":8}`),
-		rec("b", at(60*time.Second), `{"v":100}`), // next window: [10:01, 10:02)
-	).advance(at(59 * time.Second))
+		wrec("b", wat(1*time.Second), `{"v":1}`),
+		wrec("a", wat(2*time.Second), `{"v":10}`),
+		wrec("b", wat(3*time.Second), `{"v":3}`),
+		wrec("b", wat(59*time.Second+999*time.Millisecond), `{"v":8}`),
+		wrec("b", wat(60*time.Second), `{"v":100}`), // next window: [10:01, 10:02)
+	).advance(wat(59 * time.Second))
 	if out := h.take(); len(out) != 0 {
 		t.Fatalf("window closed before its end: %s", out[0].Value)
 	}
-	h.advance(at(time.Minute))
+	h.advance(wat(time.Minute))
 	out := h.take()
 	if len(out) != 2 {
 		t.Fatalf("got %d records, want 2 (a, b)", len(out))
@@ -166,10 +166,10 @@ func TestWindowTumblingByKey(t *testing.T) {
 	if a.Count != 1 || a.agg("v", "stddev") != "0" || a.agg("v", "mean") != "10" {
 		t.Errorf("a = %+v, want count 1, mean 10, stddev 0", a)
 	}
-	if !b.WindowStart.Equal(t0) || !b.WindowEnd.Equal(at(time.Minute)) {
+	if !b.WindowStart.Equal(t0) || !b.WindowEnd.Equal(wat(time.Minute)) {
 		t.Errorf("b window [%v, %v)", b.WindowStart, b.WindowEnd)
 	}
-	h.advance(at(2 * time.Minute))
+	h.advance(wat(2 * time.Minute))
 	out = h.take()
 	if len(out) != 1 || decode(t, out[0]).agg("v", "sum") != "100" {
 		t.Fatalf("second window: %d records, want one with sum 100", len(out))
@@ -180,10 +180,10 @@ func TestWindowHopping(t *testing.T) {
 	cfg := WindowConfig{Size: 10 * time.Second, Slide: 5 * time.Second, Aggregates: []AggregateConfig{{Field: "v", Functions: []string{"sum", "count"}}}}
 	h := newHarness(t, cfg, PipelineConfig{})
 	h.process(
-		rec("x", at(1*time.Second), `{"v":1}`),
-		rec("y", at(6*time.Second), `{"v":2}`),
-		rec("x", at(12*time.Second), `{"v":4}`),
-	).advance(at(time.Hour))
+		wrec("x", wat(1*time.Second), `{"v":1}`),
+		wrec("y", wat(6*time.Second), `{"v":2}`),
+		wrec("x", wat(12*time.Second), `{"v":4}`),
+	).advance(wat(time.Hour))
 	// Windows: [−5,5): 1; [0,10): 1+2; [5,15): 2+4; [10,20): 4. No GroupBy: one group.
 	want := []struct {
 		start time.Duration
@@ -196,7 +196,7 @@ func TestWindowHopping(t *testing.T) {
 	}
 	for i, w := range want {
 		r := decode(t, out[i])
-		if !r.WindowStart.Equal(at(w.start)) || !r.WindowEnd.Equal(at(w.start+10*time.Second)) || r.agg("v", "sum") != w.sum || r.Count != w.count {
+		if !r.WindowStart.Equal(wat(w.start)) || !r.WindowEnd.Equal(wat(w.start+10*time.Second)) || r.agg("v", "sum") != w.sum || r.Count != w.count {
 			t.Errorf("window %d: %s, want start %v sum %s count %d", i, out[i].Value, w.start, w.sum, w.count)
 		}
 		if string(out[i].Key) != "" || len(r.Group) != 0 || string(out[i].Headers[0].Value) != "hopping" {
@@ -212,13 +212,13 @@ func TestWindowGroupByFields(t *testing.T) {
 	cfg := WindowConfig{Size: time.Minute, GroupBy: []string{"site", "key"}, Aggregates: []AggregateConfig{{Field: "v", Functions: []string{"sum"}}}}
 	h := newHarness(t, cfg, PipelineConfig{})
 	h.process(
-		rec("m1", at(1*time.Second), `{"site":"north","v":1}`),
-		rec("m1", at(2*time.Second), `{"site":"south","v":2}`),
-		rec("m2", at(3*time.Second), `{"site":"north","v":4}`),
-		rec("m1", at(4*time.Second), `{"site":"north","v":8}`),
-		rec("m1", at(5*time.Second), `{"v":16}`),
-		rec("m1", at(6*time.Second), `{"site":7,"v":32}`),
-	).advance(at(time.Minute))
+		wrec("m1", wat(1*time.Second), `{"site":"north","v":1}`),
+		wrec("m1", wat(2*time.Second), `{"site":"south","v":2}`),
+		wrec("m2", wat(3*time.Second), `{"site":"north","v":4}`),
+		wrec("m1", wat(4*time.Second), `{"site":"north","v":8}`),
+		wrec("m1", wat(5*time.Second), `{"v":16}`),
+		wrec("m1", wat(6*time.Second), `{"site":7,"v":32}`),
+	).advance(wat(time.Minute))
 	got := map[string]string{}
 	for _, r := range h.take() {
 		res := decode(t, r)
@@ -240,7 +240,7 @@ func TestWindowGroupByFields(t *testing.T) {
 func TestWindowGroupOrderIsGroupByOrder(t *testing.T) {
 	cfg := WindowConfig{Size: time.Minute, GroupBy: []string{"site", "key"}}
 	h := newHarness(t, cfg, PipelineConfig{})
-	h.process(rec("m1", at(time.Second), `{"site":"a\"b"}`)).advance(at(time.Minute))
+	h.process(wrec("m1", wat(time.Second), `{"site":"a\"b"}`)).advance(wat(time.Minute))
 	out := h.take()
 	if !strings.Contains(string(out[0].Value), `"group":{"site":"a\"b","key":"m1"},"count":1,"aggregates":{}}`) {
 		t.Errorf("value %s: want group members in GroupBy order", out[0].Value)
@@ -250,19 +250,19 @@ func TestWindowGroupOrderIsGroupByOrder(t *testing.T) {
 func TestWindowSkipsNaNMissingAndNonNumbers(t *testing.T) {
 	cfg := WindowConfig{Size: time.Minute, GroupBy: []string{"key"}, Aggregates: []AggregateConfig{allFuncs("v"), allFuncs("w")}}
 	h := newHarness(t, cfg, PipelineConfig{})
-	nan := rec("k", at(1*time.Second), `{}`)
+	nan := wrec("k", wat(1*time.Second), `{}`)
 	nan.SetFields(map[string]any{}) //nolint:errcheck // an empty map encodes
 	nan.fields["v"] = math.NaN()    // as a map step could leave it
 	nan.fields["w"] = math.Inf(1)
 	h.process(
 		nan,
-		rec("k", at(2*time.Second), `{"v":"NaN","w":"3"}`),
-		rec("k", at(3*time.Second), `{"v":null,"w":true}`),
-		rec("k", at(4*time.Second), `{"v":{"x":1},"w":[1]}`),
-		rec("k", at(5*time.Second), `not json`),
-		rec("k", at(6*time.Second), `{"v":5}`),
-		rec("k", at(7*time.Second), `{"v":7}`),
-	).advance(at(time.Minute))
+		wrec("k", wat(2*time.Second), `{"v":"NaN","w":"3"}`),
+		wrec("k", wat(3*time.Second), `{"v":null,"w":true}`),
+		wrec("k", wat(4*time.Second), `{"v":{"x":1},"w":[1]}`),
+		wrec("k", wat(5*time.Second), `not json`),
+		wrec("k", wat(6*time.Second), `{"v":5}`),
+		wrec("k", wat(7*time.Second), `{"v":7}`),
+	).advance(wat(time.Minute))
 	r := decode(t, h.take()[0])
 	if r.Count != 7 {
 		t.Errorf("count %d, want 7: every record counts", r.Count)
@@ -288,12 +288,12 @@ func TestWindowSkipsNaNMissingAndNonNumbers(t *testing.T) {
 
 func TestWindowEmptyWindowsEmitNothing(t *testing.T) {
 	h := newHarness(t, tumbling, PipelineConfig{})
-	h.advance(at(time.Hour))
+	h.advance(wat(time.Hour))
 	if out := h.take(); len(out) != 0 {
 		t.Fatalf("no records: got %d outputs", len(out))
 	}
-	h.process(rec("k", at(time.Hour+time.Second), `{"v":1}`), rec("k", at(5*time.Hour), `{"v":2}`))
-	h.advance(at(6 * time.Hour))
+	h.process(wrec("k", wat(time.Hour+time.Second), `{"v":1}`), wrec("k", wat(5*time.Hour), `{"v":2}`))
+	h.advance(wat(6 * time.Hour))
 	if out := h.take(); len(out) != 2 {
 		t.Fatalf("two records four hours apart: got %d outputs, want 2 (no empty windows between)", len(out))
 	}
@@ -301,10 +301,10 @@ func TestWindowEmptyWindowsEmitNothing(t *testing.T) {
 
 func TestWindowEqualTimestamps(t *testing.T) {
 	h := newHarness(t, tumbling, PipelineConfig{})
-	ts := at(30 * time.Second)
-	h.process(rec("k", ts, `{"v":3}`), rec("k", ts, `{"v":1}`), rec("k", ts, `{"v":2}`))
-	h.process(rec("k", at(time.Minute), `{"v":9}`)) // at the end: the next window
-	h.advance(at(time.Minute))
+	ts := wat(30 * time.Second)
+	h.process(wrec("k", ts, `{"v":3}`), wrec("k", ts, `{"v":1}`), wrec("k", ts, `{"v":2}`))
+	h.process(wrec("k", wat(time.Minute), `{"v":9}`)) // at the end: the next window
+	h.advance(wat(time.Minute))
 	r := decode(t, h.take()[0])
 	if r.agg("v", "first") != "3" || r.agg("v", "last") != "2" || r.Count != 3 {
 		t.Errorf("equal times: first %s last %s count %d, want 3, 2 (offset order), 3", r.agg("v", "first"), r.agg("v", "last"), r.Count)
@@ -313,10 +313,10 @@ func TestWindowEqualTimestamps(t *testing.T) {
 
 func TestWindowOutOfOrderWithinLateness(t *testing.T) {
 	h := newHarness(t, tumbling, PipelineConfig{AllowedLateness: 30 * time.Second})
-	h.process(rec("k", at(50*time.Second), `{"v":5}`), rec("k", at(70*time.Second), `{"v":7}`))
-	h.advance(at(40 * time.Second)) // max event time 70 s − lateness 30 s
-	h.process(rec("k", at(10*time.Second), `{"v":1}`))
-	h.advance(at(60 * time.Second))
+	h.process(wrec("k", wat(50*time.Second), `{"v":5}`), wrec("k", wat(70*time.Second), `{"v":7}`))
+	h.advance(wat(40 * time.Second)) // max event time 70 s − lateness 30 s
+	h.process(wrec("k", wat(10*time.Second), `{"v":1}`))
+	h.advance(wat(60 * time.Second))
 	out := h.take()
 	if len(out) != 1 {
 		t.Fatalf("got %d records, want 1", len(out))
@@ -329,11 +329,11 @@ func TestWindowOutOfOrderWithinLateness(t *testing.T) {
 
 func TestWindowLateDropped(t *testing.T) {
 	h := newHarness(t, tumbling, PipelineConfig{Late: "drop"})
-	h.process(rec("k", at(10*time.Second), `{"v":1}`)).advance(at(time.Minute))
+	h.process(wrec("k", wat(10*time.Second), `{"v":1}`)).advance(wat(time.Minute))
 	h.take()
-	h.process(rec("k", at(20*time.Second), `{"v":2}`), rec("k", at(59*time.Second), `{"v":3}`))
-	h.process(rec("k", at(time.Minute), `{"v":4}`)) // not late: the next window
-	h.advance(at(2 * time.Minute))
+	h.process(wrec("k", wat(20*time.Second), `{"v":2}`), wrec("k", wat(59*time.Second), `{"v":3}`))
+	h.process(wrec("k", wat(time.Minute), `{"v":4}`)) // not late: the next window
+	h.advance(wat(2 * time.Minute))
 	out := h.take()
 	if len(out) != 1 || decode(t, out[0]).agg("v", "sum") != "4" {
 		t.Fatalf("want only the second window (sum 4), got %d records", len(out))
@@ -345,11 +345,11 @@ func TestWindowLateDropped(t *testing.T) {
 
 func TestWindowLateCorrected(t *testing.T) {
 	h := newHarness(t, tumbling, PipelineConfig{Late: "correct", AllowedLateness: 2 * time.Minute})
-	h.process(rec("k", at(10*time.Second), `{"v":1}`)).advance(at(time.Minute))
+	h.process(wrec("k", wat(10*time.Second), `{"v":1}`)).advance(wat(time.Minute))
 	if r := decode(t, h.take()[0]); r.Correction || r.Revision != 0 || r.agg("v", "sum") != "1" {
 		t.Fatalf("first emission %+v: want no correction, sum 1", r)
 	}
-	h.process(rec("k", at(20*time.Second), `{"v":2}`), rec("j", at(30*time.Second), `{"v":5}`), rec("k", at(40*time.Second), `{"v":3}`))
+	h.process(wrec("k", wat(20*time.Second), `{"v":2}`), wrec("j", wat(30*time.Second), `{"v":5}`), wrec("k", wat(40*time.Second), `{"v":3}`))
 	out := h.take()
 	want := []struct {
 		key, sum string
@@ -369,13 +369,13 @@ func TestWindowLateCorrected(t *testing.T) {
 	}
 	// Retention is max(lateness 2 min, size 1 min): the window [0, 1 min)
 	// is kept until the watermark reaches 3 min.
-	h.advance(at(3*time.Minute - time.Nanosecond))
-	h.process(rec("k", at(50*time.Second), `{"v":10}`))
+	h.advance(wat(3*time.Minute - time.Nanosecond))
+	h.process(wrec("k", wat(50*time.Second), `{"v":10}`))
 	if out := h.take(); len(out) != 1 || decode(t, out[0]).agg("v", "sum") != "16" {
 		t.Fatalf("within retention: want a correction with sum 16")
 	}
-	h.advance(at(3 * time.Minute))
-	h.process(rec("k", at(55*time.Second), `{"v":100}`))
+	h.advance(wat(3 * time.Minute))
+	h.process(wrec("k", wat(55*time.Second), `{"v":100}`))
 	if out := h.take(); len(out) != 0 {
 		t.Fatalf("past retention: got a correction %s, want a drop", out[0].Value)
 	}
@@ -387,27 +387,27 @@ func TestWindowLateCorrected(t *testing.T) {
 func TestWindowHoppingPartlyLate(t *testing.T) {
 	cfg := WindowConfig{Size: 10 * time.Second, Slide: 5 * time.Second, Aggregates: []AggregateConfig{{Field: "v", Functions: []string{"sum"}}}}
 	h := newHarness(t, cfg, PipelineConfig{})
-	h.advance(at(10 * time.Second))
-	h.process(rec("k", at(7*time.Second), `{"v":1}`)) // [0,10) closed; [5,15) open
-	h.advance(at(time.Minute))
+	h.advance(wat(10 * time.Second))
+	h.process(wrec("k", wat(7*time.Second), `{"v":1}`)) // [0,10) closed; [5,15) open
+	h.advance(wat(time.Minute))
 	out := h.take()
-	if len(out) != 1 || !decode(t, out[0]).WindowStart.Equal(at(5*time.Second)) || h.op.Late() != 1 {
+	if len(out) != 1 || !decode(t, out[0]).WindowStart.Equal(wat(5*time.Second)) || h.op.Late() != 1 {
 		t.Fatalf("got %d records, late %d: want only window [5s,15s), late 1", len(out), h.op.Late())
 	}
 }
 
 func TestWindowClockJump(t *testing.T) {
 	h := newHarness(t, tumbling, PipelineConfig{AllowedLateness: 10 * time.Second})
-	h.process(rec("a", at(5*time.Second), `{"v":1}`), rec("b", at(65*time.Second), `{"v":2}`))
+	h.process(wrec("a", wat(5*time.Second), `{"v":1}`), wrec("b", wat(65*time.Second), `{"v":2}`))
 	// A device whose clock jumped a year ahead: the watermark follows it.
 	future := t0.AddDate(1, 0, 0)
-	h.process(rec("c", future, `{"v":3}`))
+	h.process(wrec("c", future, `{"v":3}`))
 	h.advance(future.Add(-10 * time.Second))
 	out := h.take()
 	if len(out) != 2 || string(out[0].Key) != "a" || string(out[1].Key) != "b" {
 		t.Fatalf("after the jump: %d records, want the windows of a then b", len(out))
 	}
-	h.process(rec("a", at(70*time.Second), `{"v":4}`), rec("d", future.Add(-2*time.Minute), `{"v":5}`))
+	h.process(wrec("a", wat(70*time.Second), `{"v":4}`), wrec("d", future.Add(-2*time.Minute), `{"v":5}`))
 	if h.op.Late() != 2 {
 		t.Errorf("Late() = %d, want 2: records from before the jump are late", h.op.Late())
 	}
@@ -420,8 +420,8 @@ func TestWindowClockJump(t *testing.T) {
 
 func TestWindowWatermarkNeverGoesBack(t *testing.T) {
 	h := newHarness(t, tumbling, PipelineConfig{})
-	h.advance(at(2 * time.Minute)).advance(at(0))
-	h.process(rec("k", at(time.Minute), `{"v":1}`))
+	h.advance(wat(2 * time.Minute)).advance(wat(0))
+	h.process(wrec("k", wat(time.Minute), `{"v":1}`))
 	if h.op.Late() != 1 {
 		t.Errorf("Late() = %d: a lower watermark must not reopen windows", h.op.Late())
 	}
@@ -459,9 +459,9 @@ func TestWindowGroupValuesOfEveryKind(t *testing.T) {
 	cfg := WindowConfig{Size: time.Minute, GroupBy: []string{"g"}, Aggregates: []AggregateConfig{{Field: "v", Functions: []string{"sum"}}}}
 	h := newHarness(t, cfg, PipelineConfig{})
 	for _, g := range []string{`true`, `false`, `null`, `{"b":1,"a":[2]}`, `[1,"x"]`, `1.50`, `"tab\tnl\n\u0001"`, "\"\xff\""} {
-		h.process(rec("k", at(time.Second), `{"g":`+g+`,"v":1e21}`))
+		h.process(wrec("k", wat(time.Second), `{"g":`+g+`,"v":1e21}`))
 	}
-	h.advance(at(time.Minute))
+	h.advance(wat(time.Minute))
 	var got []string
 	for _, r := range h.take() {
 		res := decode(t, r)
@@ -486,7 +486,7 @@ func TestWindowGroupValuesOfEveryKind(t *testing.T) {
 func TestWindowBeforeTheEpoch(t *testing.T) {
 	h := newHarness(t, tumbling, PipelineConfig{})
 	old := time.Date(1969, 12, 31, 23, 59, 30, 0, time.UTC)
-	h.process(rec("k", old, `{"v":1}`), rec("k", old.Add(30*time.Second), `{"v":2}`)).advance(old.Add(time.Hour))
+	h.process(wrec("k", old, `{"v":1}`), wrec("k", old.Add(30*time.Second), `{"v":2}`)).advance(old.Add(time.Hour))
 	out := h.take()
 	if len(out) != 2 || !out[0].Time.Equal(time.Date(1969, 12, 31, 23, 59, 0, 0, time.UTC)) || !out[1].Time.Equal(time.Unix(0, 0)) {
 		t.Fatalf("windows before the epoch: %d records, first at %v", len(out), out[0].Time)
@@ -496,18 +496,18 @@ func TestWindowBeforeTheEpoch(t *testing.T) {
 func TestWindowHoppingCorrections(t *testing.T) {
 	cfg := WindowConfig{Size: 10 * time.Second, Slide: 5 * time.Second, GroupBy: []string{"key"}, Aggregates: []AggregateConfig{{Field: "v", Functions: []string{"sum"}}}}
 	h := newHarness(t, cfg, PipelineConfig{Late: "correct"})
-	h.process(rec("k", at(6*time.Second), `{"v":1}`)).advance(at(15 * time.Second))
+	h.process(wrec("k", wat(6*time.Second), `{"v":1}`)).advance(wat(15 * time.Second))
 	if n := len(h.take()); n != 2 { // [0,10) and [5,15)
 		t.Fatalf("got %d windows, want 2", n)
 	}
-	h.process(rec("k", at(7*time.Second), `{"v":2}`))
+	h.process(wrec("k", wat(7*time.Second), `{"v":2}`))
 	out := h.take()
 	if len(out) != 2 {
 		t.Fatalf("got %d corrections, want one per closed window (2)", len(out))
 	}
 	for i, start := range []time.Duration{5 * time.Second, 0} {
 		r := decode(t, out[i])
-		if !r.WindowStart.Equal(at(start)) || r.agg("v", "sum") != "3" || r.Revision != 1 {
+		if !r.WindowStart.Equal(wat(start)) || r.agg("v", "sum") != "3" || r.Revision != 1 {
 			t.Errorf("correction %d: %s, want window at %v with sum 3, revision 1", i, out[i].Value, start)
 		}
 	}
