@@ -14,7 +14,9 @@ import (
 // what was processed.
 func TestNodeRunsPipelines(t *testing.T) {
 	cfg := anonymousConfig(t)
-	cfg.Streams = append(cfg.Streams, config.DefaultStream("telemetry-rbe"))
+	rbe := config.DefaultStream("telemetry-rbe")
+	rbe.MaxBytes = 64 * config.MiB // with telemetry's 1 GiB, within a 32-bit platform's 1.5 GiB
+	cfg.Streams = append(cfg.Streams, rbe)
 	cfg.Pipelines = []config.Pipeline{{
 		Name: "rbe", From: "telemetry", To: "telemetry-rbe", Late: "drop",
 		Steps: []config.Step{

@@ -320,3 +320,29 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// The example edge configs run on every platform the binary is built for
+// (an edge box may be 32-bit ARM, where a spool holds at most 1.5 GiB:
+// bbolt maps the whole file). A hub runs on a 64-bit server.
+func TestExampleConfigsFitA32BitSpool(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(configsDir, "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range files {
+		cfg, err := Load(file)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if cfg.Role != RoleEdge {
+			continue
+		}
+		var sum Size
+		for _, s := range cfg.Streams {
+			sum += s.MaxBytes
+		}
+		if sum > 1536*MiB {
+			t.Errorf("%s: the streams' max_bytes add up to %v, more than a 32-bit platform's 1.5GiB", filepath.Base(file), sum)
+		}
+	}
+}
