@@ -27,6 +27,20 @@ type deadbandKey struct {
 	pending  *Record // latest record held back since the last emission
 }
 
+var _ Operator = (*deadband)(nil)
+
+// NewDeadband makes a deadband step, for programs that drive one outside a
+// pipeline (bench/aggbench, tools); the runtime makes its steps from the
+// configuration. It returns the error the configuration's validation would.
+// See deadband for the semantics.
+func NewDeadband(cfg DeadbandConfig) (Operator, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("deadband: %w", err)
+	}
+	cfg.Fields = slices.Clone(cfg.Fields)
+	return newDeadband(cfg, &stepStats{}), nil
+}
+
 func newDeadband(cfg DeadbandConfig, stats *stepStats) *deadband {
 	return &deadband{cfg: cfg, stats: stats, keys: map[string]*deadbandKey{}}
 }
