@@ -19,30 +19,49 @@ type deadband struct {
 	// nextDue is the earliest time a held-back record's heartbeat is due
 	// (zero: none pending), so Advance scans only when one is.
 	nextDue time.Time
+	// cur and spans are scratch for the record at hand: its watched
+	// fields' values, and where scanFields found them.
+	cur   []fieldValue
+	spans []span
 }
 
 type deadbandKey struct {
-	last     map[string]any // field → value last emitted
+	last     []fieldValue // per watched field, the value last emitted (absent: none yet)
 	lastEmit time.Time
 	pending  *Record // latest record held back since the last emission
 }
 
+var _ Operator = (*deadband)(nil)
+
+// NewDeadband makes a deadband step, for programs that drive one outside a
+// pipeline (bench/aggbench, tools); the runtime makes its steps from the
+// configuration. It returns the error the configuration's validation would.
+// See deadband for the semantics.
+func NewDeadband(cfg DeadbandConfig) (Operator, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("deadband: %w", err)
+	}
+	cfg.Fields = slices.Clone(cfg.Fields)
+	return newDeadband(cfg, &stepStats{}), nil
+}
+
 func newDeadband(cfg DeadbandConfig, stats *stepStats) *deadband {
-	return &deadband{cfg: cfg, stats: stats, keys: map[string]*deadbandKey{}}
+	n := len(cfg.Fields)
+	return &deadband{cfg: cfg, stats: stats, keys: map[string]*deadbandKey{}, cur: make([]fieldValue, n), spans: make([]span, n)}
 }
 
 func (d *deadband) Process(r *Record, emit func(*Record)) error {
+	d.read(r)
 	k := d.keys[string(r.Key)]
-	fields, _ := r.Fields()
 	if k == nil {
-		k = &deadbandKey{last: map[string]any{}}
+		k = &deadbandKey{last: make([]fieldValue, len(d.cfg.Fields))}
 		d.keys[string(r.Key)] = k
-		d.emit(k, r, fields, emit)
+		d.emit(k, r, emit)
 		return nil
 	}
 	due := d.cfg.Heartbeat > 0 && r.Time.Sub(k.lastEmit) >= d.cfg.Heartbeat
-	if due || d.moved(k, fields) {
-		d.emit(k, r, fields, emit)
+	if due || d.moved(k) {
+		d.emit(k, r, emit)
 		return nil
 	}
 	k.pending = r
@@ -54,27 +73,43 @@ func (d *deadband) Process(r *Record, emit func(*Record)) error {
 	return nil
 }
 
-// moved reports whether any watched field present in fields moved; a
-// field the record lacks is not compared, and one never emitted before
-// counts as moved.
-func (d *deadband) moved(k *deadbandKey, fields map[string]any) bool {
-	for _, f := range d.cfg.Fields {
-		now, ok := fields[f]
-		if !ok {
-			continue
+// read sets d.cur to r's watched fields: from the map if an earlier step
+// decoded the value, else scanned from the raw JSON, which finds the same
+// values without decoding the rest (see window_fields.go). A value that is
+// not a JSON object has every field absent either way.
+func (d *deadband) read(r *Record) {
+	switch {
+	case r.decoded:
+		for i, f := range d.cfg.Fields {
+			v, ok := r.fields[f]
+			d.cur[i] = mapValue(v, ok)
 		}
-		last, had := k.last[f]
-		if !had || moved(last, now, d.cfg.Absolute, d.cfg.Relative) {
+	case scanFields(r.Value, d.cfg.Fields, d.spans):
+		for i, sp := range d.spans {
+			d.cur[i] = scannedValue(r.Value, sp)
+		}
+	default:
+		clear(d.cur)
+	}
+}
+
+// moved reports whether any watched field present in the record at hand
+// moved; a field the record lacks is not compared, and one never emitted
+// before counts as moved.
+func (d *deadband) moved(k *deadbandKey) bool {
+	for i, now := range d.cur {
+		if now.kind != absent && k.last[i].moved(now, d.cfg.Absolute, d.cfg.Relative) {
 			return true
 		}
 	}
 	return false
 }
 
-func (d *deadband) emit(k *deadbandKey, r *Record, fields map[string]any, emit func(*Record)) {
-	for _, f := range d.cfg.Fields {
-		if v, ok := fields[f]; ok {
-			k.last[f] = v
+// emit emits the record at hand (read into d.cur) and remembers its values.
+func (d *deadband) emit(k *deadbandKey, r *Record, emit func(*Record)) {
+	for i, now := range d.cur {
+		if now.kind != absent {
+			k.last[i] = now.own()
 		}
 	}
 	if r.Time.After(k.lastEmit) {
@@ -106,9 +141,8 @@ func (d *deadband) Advance(wm time.Time, emit func(*Record)) error {
 	slices.Sort(due)
 	for _, key := range due {
 		k := d.keys[key]
-		r := k.pending
-		fields, _ := r.Fields()
-		d.emit(k, r, fields, emit)
+		d.read(k.pending)
+		d.emit(k, k.pending, emit)
 	}
 	return nil
 }
@@ -132,8 +166,10 @@ func (d *deadband) MarshalState() ([]byte, error) {
 	}
 	for key, k := range d.keys {
 		ks := deadbandKeyState{Last: map[string]storedValue{}, LastEmit: k.lastEmit.UnixNano(), Pending: storeRecord(k.pending)}
-		for f, v := range k.last {
-			ks.Last[f] = storeValue(v)
+		for i, f := range d.cfg.Fields {
+			if v := k.last[i]; v.kind != absent {
+				ks.Last[f] = storeValue(v.value())
+			}
 		}
 		s.Keys[key] = ks
 	}
@@ -154,9 +190,11 @@ func (d *deadband) UnmarshalState(b []byte) error {
 		d.nextDue = time.Unix(0, s.NextDue).UTC()
 	}
 	for key, ks := range s.Keys {
-		k := &deadbandKey{last: map[string]any{}, lastEmit: time.Unix(0, ks.LastEmit).UTC(), pending: ks.Pending.record()}
-		for f, v := range ks.Last {
-			k.last[f] = v.value()
+		k := &deadbandKey{last: make([]fieldValue, len(d.cfg.Fields)), lastEmit: time.Unix(0, ks.LastEmit).UTC(), pending: ks.Pending.record()}
+		for i, f := range d.cfg.Fields {
+			if v, ok := ks.Last[f]; ok {
+				k.last[i] = mapValue(v.value(), true)
+			}
 		}
 		d.keys[key] = k
 	}
@@ -166,7 +204,7 @@ func (d *deadband) UnmarshalState(b []byte) error {
 func (d *deadband) StateSize() int {
 	n := 0
 	for key, k := range d.keys {
-		n += len(key) + 32 + 24*len(k.last)
+		n += len(key) + 64 + 56*len(k.last)
 		if k.pending != nil {
 			n += len(k.pending.Key) + len(k.pending.Value) + 16
 		}

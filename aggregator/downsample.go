@@ -20,6 +20,7 @@ type downsample struct {
 	keys  map[string]*downsampleKey
 	// nextEnd is the earliest end of an open bucket (0: none open).
 	nextEnd int64
+	spans   []span // mean: scratch for scanFields
 }
 
 type downsampleKey struct {
@@ -31,7 +32,7 @@ type downsampleKey struct {
 }
 
 func newDownsample(cfg DownsampleConfig, stats *stepStats) *downsample {
-	return &downsample{cfg: cfg, stats: stats, keys: map[string]*downsampleKey{}}
+	return &downsample{cfg: cfg, stats: stats, keys: map[string]*downsampleKey{}, spans: make([]span, len(cfg.Fields))}
 }
 
 // bucketOf is the start of t's bucket, in Unix ns.
@@ -89,11 +90,23 @@ func (d *downsample) add(k *downsampleKey, r *Record) {
 	if k.sum == nil {
 		k.sum, k.count = map[string]float64{}, map[string]int{}
 	}
-	fields, _ := r.Fields()
-	for _, f := range d.cfg.Fields {
-		if v, ok := number(fields[f]); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
-			k.sum[f] += v
-			k.count[f]++
+	// Only the bucket's last record is decoded (by close): the others'
+	// fields are scanned from the raw JSON, unless an earlier step decoded
+	// them already (see window_fields.go).
+	switch {
+	case r.decoded:
+		for _, f := range d.cfg.Fields {
+			if v, ok := number(r.fields[f]); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
+				k.sum[f] += v
+				k.count[f]++
+			}
+		}
+	case scanFields(r.Value, d.cfg.Fields, d.spans):
+		for i, f := range d.cfg.Fields {
+			if v, ok := spanNumber(r.Value, d.spans[i]); ok { // always finite
+				k.sum[f] += v
+				k.count[f]++
+			}
 		}
 	}
 }

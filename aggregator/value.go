@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tributary-io/tributary/spool"
 )
@@ -88,6 +89,11 @@ func moved(last, now any, abs, rel float64) bool {
 		}
 		return !reflect.DeepEqual(last, now)
 	}
+	return movedNumber(a, b, abs, rel)
+}
+
+// movedNumber is moved for two numbers.
+func movedNumber(a, b, abs, rel float64) bool {
 	switch {
 	case math.IsNaN(a) || math.IsNaN(b):
 		return math.IsNaN(a) != math.IsNaN(b)
@@ -101,4 +107,91 @@ func moved(last, now any, abs, rel float64) bool {
 		return true
 	}
 	return (abs > 0 && d > abs) || (rel > 0 && d > rel*math.Abs(a))
+}
+
+// valueKind is what a fieldValue holds.
+type valueKind uint8
+
+const (
+	absent  valueKind = iota // the field is missing
+	numeric                  // num
+	other                    // v, or raw until decoded
+)
+
+// fieldValue is a field's value as a step compares it: a number unboxed
+// (as number converts it), anything else as Record.Fields holds it or,
+// found by scanFields, as its raw JSON until needed (which spares an
+// allocation per record when a string, bool or null did not change).
+type fieldValue struct {
+	kind valueKind
+	num  float64
+	v    any
+	raw  []byte // other, from scanFields; nil once decoded into v
+}
+
+// mapValue is the field value v (ok: present) of a decoded map.
+func mapValue(v any, ok bool) fieldValue {
+	if !ok {
+		return fieldValue{}
+	}
+	if f, isNum := number(v); isNum {
+		return fieldValue{kind: numeric, num: f}
+	}
+	return fieldValue{kind: other, v: v}
+}
+
+// scannedValue is the field value scanFields found at sp in doc.
+func scannedValue(doc []byte, sp span) fieldValue {
+	if !sp.found {
+		return fieldValue{}
+	}
+	if f, ok := spanNumber(doc, sp); ok {
+		return fieldValue{kind: numeric, num: f}
+	}
+	return fieldValue{kind: other, raw: doc[sp.start:sp.end]}
+}
+
+// value is x as Record.Fields would hold it (nil when absent).
+func (x fieldValue) value() any {
+	switch {
+	case x.kind == numeric:
+		return x.num
+	case x.raw != nil:
+		return spanValue(x.raw, span{0, len(x.raw), true})
+	}
+	return x.v
+}
+
+// own is x decoded, holding no reference to the record it came from.
+func (x fieldValue) own() fieldValue {
+	if x.raw != nil {
+		return fieldValue{kind: other, v: x.value()}
+	}
+	return x
+}
+
+// moved is moved(last.value(), now.value(), abs, rel) for a present now,
+// with last absent counting as moved; it decodes now only when it has to.
+func (last fieldValue) moved(now fieldValue, abs, rel float64) bool {
+	switch {
+	case last.kind == absent || last.kind != now.kind:
+		return true
+	case last.kind == numeric:
+		return movedNumber(last.num, now.num, abs, rel)
+	case now.raw == nil:
+		return !reflect.DeepEqual(last.v, now.v)
+	}
+	switch raw := now.raw; raw[0] {
+	case 't':
+		return last.v != true
+	case 'f':
+		return last.v != false
+	case 'n':
+		return last.v != nil
+	case '"':
+		if s, ok := last.v.(string); ok && !hasByte(raw, '\\') && utf8.Valid(raw) {
+			return s != string(raw[1:len(raw)-1])
+		}
+	}
+	return !reflect.DeepEqual(last.v, now.value())
 }

@@ -6,14 +6,14 @@ import (
 	"unicode/utf8"
 )
 
-// The window step reads a few top-level fields of each record. Decoding
-// the whole value into a map (Record.Fields) costs most of a record's time
-// and about 30 allocations; scanFields reads the same fields from the raw
-// JSON in one pass, allocation-free for numbers, and finds the same
-// values: it accepts exactly the documents encoding/json does (a fuzz test
-// holds it to that), so a value Fields would refuse counts with every field
-// missing here too. A record some earlier step already decoded is read
-// from its map.
+// The window and deadband steps read a few top-level fields of each
+// record. Decoding the whole value into a map (Record.Fields) costs most of
+// a record's time and about 30 allocations; scanFields reads the same
+// fields from the raw JSON in one pass, allocation-free for numbers, and
+// finds the same values: it accepts exactly the documents encoding/json
+// does (a fuzz test holds it to that), so a value Fields would refuse
+// counts with every field missing here too. A record some earlier step
+// already decoded is read from its map.
 
 // span is where one member's value lies in the document.
 type span struct {

@@ -1,4 +1,4 @@
-// Command aggbench measures Tributary's window step, and a deadband step,
+// Command aggbench measures Tributary's window and deadband steps
 // against the spool's raw read rate, in the same run, on the same records:
 // 1-minute tumbling windows of mean/min/max/count grouped by device over
 // 10,000 devices. See bench/README.md.
@@ -69,7 +69,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.records, "records", 2_000_000, "records stored and read in each run")
 	fs.IntVar(&c.devices, "devices", 10_000, "devices (keys, and window groups)")
 	fs.IntVar(&c.procs, "procs", 1, "GOMAXPROCS while measuring: 1 gives figures per core")
-	fs.Float64Var(&c.band, "band", 0.5, "the deadband step's band, in the value's unit (V)")
+	fs.Float64Var(&c.band, "band", 0.5, "the deadband step's absolute threshold, in the value's unit (V)")
 	fs.StringVar(&c.dir, "dir", os.TempDir(), "directory (and so filesystem) for the run's spool")
 	fs.StringVar(&c.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.BoolVar(&c.quick, "quick", false, "smoke run: 3 runs, 400k records")

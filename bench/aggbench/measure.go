@@ -35,7 +35,9 @@ func cases(c config) []benchCase {
 		{name: "raw read+decode"},
 		windowCase("window mean/min/max/count", "mean", "min", "max", "count"),
 		windowCase("window + p50/p95/p99", "mean", "min", "max", "count", "p50", "p95", "p99"),
-		{name: "deadband (bench's own)", newStep: func() (aggregator.Operator, error) { return newDeadband("value", c.band), nil }},
+		{name: "deadband", newStep: func() (aggregator.Operator, error) {
+			return aggregator.NewDeadband(aggregator.DeadbandConfig{Fields: []string{"value"}, Absolute: c.band})
+		}},
 	}
 }
 

@@ -81,7 +81,7 @@ func (r *report) print(out io.Writer) {
 	}
 	t.Note("records/s: the whole pass (spool.Read in 1 MiB reads, Entry.Records, then the step) ÷ its wall time; ÷ raw read compares it with the first row, the spool's raw read rate")
 	t.Note("step alone: records ÷ the time spent inside the step's Process and Advance (aggregator.NewRecord per record included)")
-	t.Note("the deadband row is a minimal deadband written in this bench (bench/aggbench/deadband.go): the pipeline's deadband step is not in this tree yet; it decodes values with Record.Fields")
+	t.Note("deadband: the pipeline's step (aggregator.NewDeadband), field value, absolute %g, no heartbeat", r.cfg.band)
 	t.Print(out)
 
 	s := figure.Table{Title: "Window state at its largest (before an Advance)", Header: []string{"case", "StateSize()", "MarshalState bytes", "encoded bytes per device"}}
