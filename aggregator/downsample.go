@@ -27,7 +27,7 @@ type downsampleKey struct {
 	bucket int64 // start (Unix ns) of the key's latest bucket
 	open   bool  // last/mean: bucket not emitted yet
 	last   *Record
-	sum    map[string]float64 // mean: per field
+	mean   map[string]float64 // mean: the running mean per field (a sum could overflow)
 	count  map[string]int
 }
 
@@ -73,7 +73,7 @@ func (d *downsample) Process(r *Record, emit func(*Record)) error {
 		emit(r)
 		return nil
 	}
-	k.open, k.last, k.sum, k.count = true, nil, nil, nil
+	k.open, k.last, k.mean, k.count = true, nil, nil, nil
 	d.add(k, r)
 	if end := b + int64(d.cfg.Interval); d.nextEnd == 0 || end < d.nextEnd {
 		d.nextEnd = end
@@ -87,8 +87,8 @@ func (d *downsample) add(k *downsampleKey, r *Record) {
 	if d.cfg.Mode != DownsampleMean {
 		return
 	}
-	if k.sum == nil {
-		k.sum, k.count = map[string]float64{}, map[string]int{}
+	if k.mean == nil {
+		k.mean, k.count = map[string]float64{}, map[string]int{}
 	}
 	// Only the bucket's last record is decoded (by close): the others'
 	// fields are scanned from the raw JSON, unless an earlier step decoded
@@ -97,25 +97,32 @@ func (d *downsample) add(k *downsampleKey, r *Record) {
 	case r.decoded:
 		for _, f := range d.cfg.Fields {
 			if v, ok := number(r.fields[f]); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
-				k.sum[f] += v
-				k.count[f]++
+				k.addMean(f, v)
 			}
 		}
 	case scanFields(r.Value, d.cfg.Fields, d.spans):
 		for i, f := range d.cfg.Fields {
 			if v, ok := spanNumber(r.Value, d.spans[i]); ok { // always finite
-				k.sum[f] += v
-				k.count[f]++
+				k.addMean(f, v)
 			}
 		}
 	}
 }
 
+// addMean adds v to field f's running mean. mean − mean/n + v/n stays
+// finite for finite values, where a sum of two 1e308 would not.
+func (k *downsampleKey) addMean(f string, v float64) {
+	k.count[f]++
+	n := float64(k.count[f])
+	m := k.mean[f]
+	k.mean[f] = m - m/n + v/n
+}
+
 // close emits the key's open bucket: its last record, with the mean of
 // each field that had numbers in place of the field.
 func (d *downsample) close(k *downsampleKey, emit func(*Record)) error {
-	r, sum, count := k.last, k.sum, k.count
-	k.open, k.last, k.sum, k.count = false, nil, nil, nil
+	r, mean, count := k.last, k.mean, k.count
+	k.open, k.last, k.mean, k.count = false, nil, nil, nil
 	if d.cfg.Mode == DownsampleMean {
 		fields, _ := r.Fields()
 		out := make(map[string]any, len(fields)+len(d.cfg.Fields))
@@ -124,7 +131,7 @@ func (d *downsample) close(k *downsampleKey, emit func(*Record)) error {
 		}
 		for _, f := range d.cfg.Fields {
 			if count[f] > 0 {
-				out[f] = sum[f] / float64(count[f])
+				out[f] = mean[f]
 			}
 		}
 		if err := r.SetFields(out); err != nil {
@@ -173,18 +180,19 @@ type downsampleKeyState struct {
 	Bucket int64             `json:"bucket"`
 	Open   bool              `json:"open,omitempty"`
 	Last   *storedRecord     `json:"last,omitempty"`
-	Sum    map[string]uint64 `json:"sum,omitempty"` // float64 bits
+	Sum    map[string]uint64 `json:"sum,omitempty"`  // version 1: the sum, float64 bits
+	Mean   map[string]uint64 `json:"mean,omitempty"` // version 2: the running mean, float64 bits
 	Count  map[string]int    `json:"count,omitempty"`
 }
 
 func (d *downsample) MarshalState() ([]byte, error) {
-	s := downsampleState{Version: 1, NextEnd: d.nextEnd, Keys: make(map[string]downsampleKeyState, len(d.keys))}
+	s := downsampleState{Version: 2, NextEnd: d.nextEnd, Keys: make(map[string]downsampleKeyState, len(d.keys))}
 	for key, k := range d.keys {
 		ks := downsampleKeyState{Bucket: k.bucket, Open: k.open, Last: storeRecord(k.last), Count: k.count}
-		if k.sum != nil {
-			ks.Sum = make(map[string]uint64, len(k.sum))
-			for f, v := range k.sum {
-				ks.Sum[f] = math.Float64bits(v)
+		if k.mean != nil {
+			ks.Mean = make(map[string]uint64, len(k.mean))
+			for f, v := range k.mean {
+				ks.Mean[f] = math.Float64bits(v)
 			}
 		}
 		s.Keys[key] = ks
@@ -197,17 +205,25 @@ func (d *downsample) UnmarshalState(b []byte) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("downsample state: %w", err)
 	}
-	if s.Version != 1 {
+	if s.Version != 1 && s.Version != 2 {
 		return fmt.Errorf("downsample state: version %d unknown", s.Version)
 	}
 	d.nextEnd = s.NextEnd
 	d.keys = make(map[string]*downsampleKey, len(s.Keys))
 	for key, ks := range s.Keys {
 		k := &downsampleKey{bucket: ks.Bucket, open: ks.Open, last: ks.Last.record(), count: ks.Count}
-		if ks.Sum != nil {
-			k.sum = make(map[string]float64, len(ks.Sum))
+		switch {
+		case ks.Mean != nil:
+			k.mean = make(map[string]float64, len(ks.Mean))
+			for f, v := range ks.Mean {
+				k.mean[f] = math.Float64frombits(v)
+			}
+		case ks.Sum != nil: // version 1 kept sums
+			k.mean = make(map[string]float64, len(ks.Sum))
 			for f, v := range ks.Sum {
-				k.sum[f] = math.Float64frombits(v)
+				if n := ks.Count[f]; n > 0 {
+					k.mean[f] = math.Float64frombits(v) / float64(n)
+				}
 			}
 		}
 		d.keys[key] = k
@@ -218,7 +234,7 @@ func (d *downsample) UnmarshalState(b []byte) error {
 func (d *downsample) StateSize() int {
 	n := 0
 	for key, k := range d.keys {
-		n += len(key) + 24 + 24*len(k.sum)
+		n += len(key) + 24 + 24*len(k.mean)
 		if k.last != nil {
 			n += len(k.last.Key) + len(k.last.Value) + 16
 		}
