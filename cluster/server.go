@@ -47,7 +47,8 @@ type partKey struct {
 	p      uint32
 }
 
-// New returns a Server over opts.Spool. Close unregisters its metrics.
+// New returns a Server over opts.Spool, or over Kafka when opts.Kafka is
+// set. Close unregisters its metrics.
 func New(opts Options) (*Server, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -58,7 +59,14 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: o, m: m, sites: map[string]*siteState{}}
-	s.sink = &spoolSink{sp: o.Spool}
+	if o.Kafka != nil {
+		if s.sink, err = newKafkaSink(o); err != nil {
+			m.set.Unregister()
+			return nil, err
+		}
+	} else {
+		s.sink = &spoolSink{sp: o.Spool}
+	}
 	if err := s.loadSites(); err != nil {
 		s.closeSink()
 		m.set.Unregister()

@@ -77,10 +77,18 @@ func startHub(t *testing.T, ca *testcert.CA, hc hubConfig) *hub {
 	}
 	h := &hub{t: t, ca: ca, dir: dir, sp: sp, tokens: hc.tokens, done: make(chan struct{})}
 	h.opts = cluster.Options{Spool: sp, Tokens: hc.tokens, AllowAnonymous: hc.allowAnonymous}
+	return h.serve(hc.addr)
+}
+
+// serve starts h.opts's server on addr ("": any port).
+func (h *hub) serve(addr string) *hub {
+	t := h.t
+	var err error
 	h.srv, err = cluster.New(h.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ca := h.ca
 	cfg := &tls.Config{
 		Certificates: []tls.Certificate{ca.Server(t)},
 		ClientCAs:    ca.Pool(),
@@ -90,7 +98,6 @@ func startHub(t *testing.T, ca *testcert.CA, hc hubConfig) *hub {
 	h.gs = grpc.NewServer(grpc.Creds(credentials.NewTLS(cfg)))
 	tributaryv1.RegisterReplicationServiceServer(h.gs, h.srv)
 	tributaryv1.RegisterSiteServiceServer(h.gs, h.srv)
-	addr := hc.addr
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -124,6 +131,9 @@ func (h *hub) stop() {
 	h.gs.Stop()
 	<-h.done
 	h.srv.Close()
+	if h.sp == nil { // a Kafka hub
+		return
+	}
 	if err := h.sp.Close(); err != nil {
 		h.t.Errorf("hub spool close: %v", err)
 	}

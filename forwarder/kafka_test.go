@@ -1,0 +1,379 @@
+package forwarder_test
+
+// The tests here run real forwarders against hubs whose sink is Kafka:
+// franz-go's in-process kfake cluster, which speaks the Kafka protocol with
+// transactions. Faults are injected with kfake's request control hooks. A
+// consumer at read_committed must then see every record exactly once, in
+// order per key.
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/forwarder"
+	"github.com/tributary-io/tributary/internal/testcert"
+)
+
+// startKafka starts a kfake cluster with no topics: the hubs create them.
+func startKafka(t *testing.T) *kfake.Cluster {
+	t.Helper()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	return kc
+}
+
+// startKafkaHub starts a hub whose sink is kc.
+func startKafkaHub(t *testing.T, ca *testcert.CA, kc *kfake.Cluster) *hub {
+	t.Helper()
+	h := &hub{t: t, ca: ca, done: make(chan struct{})}
+	h.opts = cluster.Options{Kafka: &cluster.KafkaOptions{
+		Client:       []kgo.Opt{kgo.SeedBrokers(kc.ListenAddrs()...)},
+		CreateTopics: true,
+		Partitions:   3,
+		// Short, so that a fault ends a session soon; nothing waits for it
+		// to pass unless a fault is injected.
+		Timeout: 3 * time.Second,
+	}}
+	if testing.Verbose() {
+		h.opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		h.opts.Kafka.Client = append(h.opts.Kafka.Client, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, nil)))
+	}
+	return h.serve("")
+}
+
+// kafkaRecords reads topic at read_committed from the start until it holds
+// want records and a further poll brings nothing new.
+func kafkaRecords(t *testing.T, kc *kfake.Cluster, topic string, want int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...), kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	deadline := time.Now().Add(patience)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		n := len(out)
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+		if len(out) >= want && len(out) == n {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kafka topic %s: %d records after %s, want %d", topic, len(out), patience, want)
+		}
+	}
+}
+
+func kheader(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// kafkaExactlyOnce checks that recs hold every key's records 0..want-1
+// once, in order within each Kafka partition, with the site's headers, and
+// each edge offset once.
+func kafkaExactlyOnce(t *testing.T, recs []*kgo.Record, site string, want map[string]int) {
+	t.Helper()
+	next := map[string]uint64{}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		k := string(r.Key)
+		if got := binary.BigEndian.Uint64(r.Value[len(r.Value)-8:]); got != next[k] {
+			t.Fatalf("kafka partition %d offset %d: key %s: record %d where %d was due (lost or duplicated)", r.Partition, r.Offset, k, got, next[k])
+		}
+		next[k]++
+		if s := kheader(r, cluster.HeaderSite); s != site {
+			t.Fatalf("record of %s has site header %q, want %q", k, s, site)
+		}
+		at := kheader(r, cluster.HeaderEpoch) + "/" + kheader(r, cluster.HeaderStream) + "/" + kheader(r, cluster.HeaderPartition) + "/" + kheader(r, cluster.HeaderOffset)
+		if _, err := strconv.ParseUint(kheader(r, cluster.HeaderOffset), 10, 64); err != nil || seen[at] {
+			t.Fatalf("edge position %q twice or malformed", at)
+		}
+		seen[at] = true
+	}
+	for k, n := range want {
+		if next[k] != uint64(n) {
+			t.Fatalf("key %s: kafka holds %d records, the edge stored %d", k, next[k], n)
+		}
+	}
+}
+
+// acked waits until the hub has acknowledged every record of the edge's
+// stream.
+func (e *edge) acked(stream string, parts int) {
+	e.t.Helper()
+	var total uint64
+	for _, n := range wantAll(e) {
+		total += uint64(n)
+	}
+	waitFor(e.t, fmt.Sprintf("the hub to ack all %d records", total), 2*patience, func() bool {
+		var sum uint64
+		for p := range parts {
+			c, ok, err := e.sp.Cursor(forwarder.CursorName, stream, p)
+			if err != nil || !ok {
+				return false
+			}
+			sum += c.Offset
+		}
+		return sum == total
+	})
+}
+
+func TestKafkaSinkExactlyOnce(t *testing.T) {
+	ca := testcert.NewCA(t, "sites")
+	kc := startKafka(t)
+	h := startKafkaHub(t, ca, kc)
+	e := openEdge(t, "plant-k1")
+	e.produce(hubStream, keys, 300)
+	e.forward(forwarder.Options{Addr: h.addr, TLS: clientTLS(t, ca, "plant-k1")})
+	e.produce(hubStream, keys, 300)
+	e.acked(hubStream, 2)
+	// A second session of the site resumes from Kafka's checkpoints.
+	e.halt()
+	e.produce(hubStream, keys, 100)
+	e.forward(forwarder.Options{Addr: h.addr, TLS: clientTLS(t, ca, "plant-k1")})
+	e.acked(hubStream, 2)
+	kafkaExactlyOnce(t, kafkaRecords(t, kc, hubStream, 3500), "plant-k1", wantAll(e))
+}
+
+// failProduce answers the next n produce requests with code instead of
+// storing them.
+func failProduce(kc *kfake.Cluster, n int32, code int16) *atomic.Int32 {
+	var hits atomic.Int32
+	kc.ControlKey(int16(kmsg.Produce), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		if hits.Load() >= n {
+			kc.DropControl()
+			return nil, nil, false
+		}
+		hits.Add(1)
+		kc.KeepControl()
+		req := kr.(*kmsg.ProduceRequest)
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	return &hits
+}
+
+// Produce requests fail for a while, first with an error Kafka clients
+// retry, then with one that fails the records: the transaction aborts, the
+// session ends, and the next one resumes from the committed checkpoint.
+func TestKafkaSinkProduceErrors(t *testing.T) {
+	ca := testcert.NewCA(t, "sites")
+	kc := startKafka(t)
+	h := startKafkaHub(t, ca, kc)
+	e := openEdge(t, "plant-k2")
+	e.produce(hubStream, keys, 200)
+	e.forward(forwarder.Options{Addr: h.addr, TLS: clientTLS(t, ca, "plant-k2")})
+	e.acked(hubStream, 2)
+
+	retried := failProduce(kc, 5, kerr.NotLeaderForPartition.Code)
+	e.produce(hubStream, keys, 200)
+	e.acked(hubStream, 2)
+	if retried.Load() < 5 {
+		t.Fatalf("%d produce requests failed, want 5", retried.Load())
+	}
+	failed := failProduce(kc, 3, kerr.InvalidRecord.Code)
+	e.produce(hubStream, keys, 200)
+	e.acked(hubStream, 2)
+	if failed.Load() < 3 {
+		t.Fatalf("%d produce requests failed, want 3", failed.Load())
+	}
+	kafkaExactlyOnce(t, kafkaRecords(t, kc, hubStream, 3000), "plant-k2", wantAll(e))
+}
+
+// The first commit's EndTxn reaches Kafka and commits, but its answer is
+// lost (the hub cannot know the outcome); the second's never reaches Kafka
+// (the transaction stays open, as if the hub died in it). Each time the
+// session ends; the next one fences the transactional id, which aborts what
+// is still open, and re-reads the checkpoints to learn what committed.
+func TestKafkaSinkEndTxnUnknownOutcome(t *testing.T) {
+	ca := testcert.NewCA(t, "sites")
+	kc := startKafka(t)
+	raw, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var (
+		ends      atomic.Int32
+		committed = make(chan error, 1)
+	)
+	kc.ControlKey(int16(kmsg.EndTxn), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		req := kr.(*kmsg.EndTxnRequest)
+		if !req.Commit {
+			return nil, nil, false
+		}
+		switch ends.Add(1) {
+		case 1: // commit it behind the hub's back, and never answer the hub
+			kc.KeepControl()
+			r := *req
+			go func() {
+				resp, err := r.RequestWith(context.Background(), raw)
+				if err == nil {
+					err = kerr.ErrorForCode(resp.ErrorCode)
+				}
+				committed <- err
+			}()
+			return nil, nil, true
+		case 2: // our own request from above: let it through
+			kc.KeepControl()
+			return nil, nil, false
+		case 3: // never answer, never apply
+			return nil, nil, true
+		}
+		return nil, nil, false
+	})
+	h := startKafkaHub(t, ca, kc)
+	e := openEdge(t, "plant-k3")
+	e.produce(hubStream, keys, 200)
+	e.forward(forwarder.Options{Addr: h.addr, TLS: clientTLS(t, ca, "plant-k3")})
+	if err := <-committed; err != nil {
+		t.Fatalf("the hidden commit: %v", err)
+	}
+	e.produce(hubStream, keys, 200)
+	e.acked(hubStream, 2)
+	if n := ends.Load(); n < 4 {
+		t.Fatalf("%d commits, want at least 4 (the faults did not all happen)", n)
+	}
+	kafkaExactlyOnce(t, kafkaRecords(t, kc, hubStream, 2000), "plant-k3", wantAll(e))
+}
+
+// Kafka is unreachable for a while: every request's connection is cut. The
+// hub acks nothing, the edge keeps its records, and delivery resumes when
+// Kafka returns.
+func TestKafkaSinkUnavailable(t *testing.T) {
+	ca := testcert.NewCA(t, "sites")
+	kc := startKafka(t)
+	h := startKafkaHub(t, ca, kc)
+	e := openEdge(t, "plant-k4")
+	e.produce(hubStream, keys, 200)
+	e.forward(forwarder.Options{Addr: h.addr, TLS: clientTLS(t, ca, "plant-k4")})
+	e.acked(hubStream, 2)
+
+	var down atomic.Bool
+	var cut atomic.Int32
+	down.Store(true)
+	kc.Control(func(kmsg.Request) (kmsg.Response, error, bool) {
+		if !down.Load() {
+			return nil, nil, false
+		}
+		cut.Add(1)
+		kc.KeepControl()
+		return nil, errors.New("kafka is down"), true
+	})
+	e.produce(hubStream, keys, 200)
+	waitFor(t, "the forwarder to report the hub failing", 2*patience, func() bool {
+		return cut.Load() > 0 && e.fwd.Status().LastError != ""
+	})
+	before := acked(e, hubStream, 2)
+	if before == 2000 {
+		t.Fatal("the hub acked records Kafka never took")
+	}
+	down.Store(false)
+	e.acked(hubStream, 2)
+	kafkaExactlyOnce(t, kafkaRecords(t, kc, hubStream, 2000), "plant-k4", wantAll(e))
+}
+
+// acked is the sum of the edge's acknowledged offsets.
+func acked(e *edge, stream string, parts int) uint64 {
+	var sum uint64
+	for p := range parts {
+		c, _, _ := e.sp.Cursor(forwarder.CursorName, stream, p)
+		sum += c.Offset
+	}
+	return sum
+}
+
+// Two hubs over one Kafka: a second hub opens a session of the site while
+// the first is streaming it. Kafka fences the first hub's producer (its
+// session ends ABORTED); the site moves to the second hub and ends with no
+// loss and no duplicate.
+func TestKafkaSinkSiteMovesBetweenHubs(t *testing.T) {
+	ca := testcert.NewCA(t, "sites")
+	kc := startKafka(t)
+	h1 := startKafkaHub(t, ca, kc)
+	h2 := startKafkaHub(t, ca, kc)
+	e := openEdge(t, "plant-k5")
+	e.produce(hubStream, keys, 100)
+	e.forward(forwarder.Options{Addr: h1.addr, Alternates: []string{h2.addr}, TLS: clientTLS(t, ca, "plant-k5")})
+	e.acked(hubStream, 2)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the site keeps producing
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			e.produce(hubStream, keys, 20)
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+	waitFor(t, "records flowing to hub 1", patience, func() bool { return acked(e, hubStream, 2) > 1000 })
+	rs, _, err := openRaw(t, h2, "plant-k5", "plant-k5", "", map[string]uint32{hubStream: 2})
+	if err != nil {
+		t.Fatalf("second hub: %v", err)
+	}
+	waitFor(t, "hub 1's session to be fenced", patience, func() bool {
+		return strings.Contains(e.fwd.Status().LastError, "fenced")
+	})
+	rs.cancel()
+	h1.stop() // the site moves to hub 2
+	close(stop)
+	wg.Wait()
+	stop = make(chan struct{}) // for the deferred close
+	e.acked(hubStream, 2)
+	if st := e.fwd.Status(); st.Hub != h2.addr {
+		t.Fatalf("the site is at %q, want hub 2 %q", st.Hub, h2.addr)
+	}
+	var total int
+	for _, n := range wantAll(e) {
+		total += n
+	}
+	kafkaExactlyOnce(t, kafkaRecords(t, kc, hubStream, total), "plant-k5", wantAll(e))
+}
