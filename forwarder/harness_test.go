@@ -80,22 +80,27 @@ func startHub(t *testing.T, ca *testcert.CA, hc hubConfig) *hub {
 	return h.serve(hc.addr)
 }
 
-// serve starts h.opts's server on addr ("": any port).
+// serve starts h.opts's server with TLS on addr ("": any port).
 func (h *hub) serve(addr string) *hub {
+	ca := h.ca
+	cfg := &tls.Config{
+		Certificates: []tls.Certificate{ca.Server(h.t)},
+		ClientCAs:    ca.Pool(),
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		MinVersion:   tls.VersionTLS12,
+	}
+	return h.serveGRPC(addr, grpc.NewServer(grpc.Creds(credentials.NewTLS(cfg))))
+}
+
+// serveGRPC starts h.opts's server on gs and addr ("": any port).
+func (h *hub) serveGRPC(addr string, gs *grpc.Server) *hub {
 	t := h.t
 	var err error
 	h.srv, err = cluster.New(h.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := h.ca
-	cfg := &tls.Config{
-		Certificates: []tls.Certificate{ca.Server(t)},
-		ClientCAs:    ca.Pool(),
-		ClientAuth:   tls.VerifyClientCertIfGiven,
-		MinVersion:   tls.VersionTLS12,
-	}
-	h.gs = grpc.NewServer(grpc.Creds(credentials.NewTLS(cfg)))
+	h.gs = gs
 	tributaryv1.RegisterReplicationServiceServer(h.gs, h.srv)
 	tributaryv1.RegisterSiteServiceServer(h.gs, h.srv)
 	if addr == "" {

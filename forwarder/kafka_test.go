@@ -12,7 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,7 +26,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"google.golang.org/grpc"
 
+	tributaryv1 "github.com/tributary-io/tributary/api/tributary/v1"
 	"github.com/tributary-io/tributary/cluster"
 	"github.com/tributary-io/tributary/forwarder"
 	"github.com/tributary-io/tributary/internal/testcert"
@@ -45,14 +49,7 @@ func startKafka(t *testing.T) *kfake.Cluster {
 func startKafkaHub(t *testing.T, ca *testcert.CA, kc *kfake.Cluster) *hub {
 	t.Helper()
 	h := &hub{t: t, ca: ca, done: make(chan struct{})}
-	h.opts = cluster.Options{Kafka: &cluster.KafkaOptions{
-		Client:       []kgo.Opt{kgo.SeedBrokers(kc.ListenAddrs()...)},
-		CreateTopics: true,
-		Partitions:   3,
-		// Short, so that a fault ends a session soon; nothing waits for it
-		// to pass unless a fault is injected.
-		Timeout: 3 * time.Second,
-	}}
+	h.opts = cluster.Options{Kafka: kafkaHubOptions(kc.ListenAddrs())}
 	if testing.Verbose() {
 		h.opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		h.opts.Kafka.Client = append(h.opts.Kafka.Client, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, nil)))
@@ -376,4 +373,136 @@ func TestKafkaSinkSiteMovesBetweenHubs(t *testing.T) {
 		total += n
 	}
 	kafkaExactlyOnce(t, kafkaRecords(t, kc, hubStream, total), "plant-k5", wantAll(e))
+}
+
+// startCrashKafkaHub serves, in a crash test's child, a hub over Kafka on
+// addr, plaintext and anonymous; it runs until the process is killed.
+func startCrashKafkaHub(brokers []string, addr string) (string, error) {
+	srv, err := cluster.New(cluster.Options{AllowAnonymous: true, Kafka: kafkaHubOptions(brokers)})
+	if err != nil {
+		return "", err
+	}
+	var ln net.Listener
+	for i := 0; ; i++ { // the killed hub's port may take a moment to free
+		ln, err = net.Listen("tcp", addr)
+		if err == nil || i == 100 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		return "", err
+	}
+	gs := grpc.NewServer()
+	tributaryv1.RegisterReplicationServiceServer(gs, srv)
+	go func() { _ = gs.Serve(ln) }()
+	return ln.Addr().String(), nil
+}
+
+func kafkaHubOptions(brokers []string) *cluster.KafkaOptions {
+	return &cluster.KafkaOptions{
+		Client:       []kgo.Opt{kgo.SeedBrokers(brokers...)},
+		CreateTopics: true,
+		Partitions:   3,
+		// Short, so that a fault ends a session soon; nothing waits for it
+		// to pass unless a fault is injected.
+		Timeout: 3 * time.Second,
+	}
+}
+
+// A hub over Kafka is SIGKILLed again and again while a site streams to it,
+// often in the middle of a transaction; a new hub process takes over each
+// time. Kafka must end with every record the edge stored exactly once.
+func TestCrashKafkaHub(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills child processes; not in -short")
+	}
+	kc := startKafka(t)
+	brokers := strings.Join(kc.ListenAddrs(), ",")
+	c := startCrashProc(t, "kafka-hub", brokers, "127.0.0.1:0", nil)
+	addr := c.addr
+	e := openEdge(t, "plant-kx")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { // the site keeps storing
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			e.produce(hubStream, keys, 10)
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+	e.forward(forwarder.Options{Addr: addr, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	cycles := min(*crashCycles, 6)
+	var atKill []uint64
+	for cycle := range cycles {
+		if cycle > 0 {
+			c = startCrashProc(t, "kafka-hub", brokers, addr, nil)
+		}
+		time.Sleep(crashPause())
+		c.kill()
+		atKill = append(atKill, acked(e, hubStream, 2))
+	}
+	close(stop)
+	wg.Wait()
+	h := &hub{t: t, done: make(chan struct{})}
+	h.opts = cluster.Options{AllowAnonymous: true, Kafka: kafkaHubOptions(kc.ListenAddrs())}
+	h.serveGRPC(addr, grpc.NewServer())
+	e.acked(hubStream, 2)
+	if slices.Max(atKill) == 0 {
+		t.Fatal("no kill met replication under way: nothing was acked before the last kill")
+	}
+	var total int
+	for _, n := range wantAll(e) {
+		total += n
+	}
+	kafkaExactlyOnce(t, kafkaRecords(t, kc, hubStream, total), "plant-kx", wantAll(e))
+	t.Logf("%d kills; acked at each kill %v; %d records", cycles, atKill, total)
+}
+
+// Without create_topics, a stream whose topic is missing is refused, and a
+// missing checkpoint topic fails the session; both say which topic.
+func TestKafkaSinkMissingTopics(t *testing.T) {
+	ca := testcert.NewCA(t, "sites")
+	for _, tc := range []struct {
+		name    string
+		topics  []string
+		wantErr string // the session fails with it
+		refused string // or the Welcome refuses alarms with it
+	}{
+		{"no checkpoint topic", []string{hubStream, "alarms"}, `no checkpoint topic "tributary-checkpoints"`, ""},
+		{"no stream topic", []string{hubStream, "tributary-checkpoints"}, "", `Kafka has no topic "alarms"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, tc.topics...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(kc.Close)
+			h := &hub{t: t, ca: ca, done: make(chan struct{})}
+			h.opts = cluster.Options{Kafka: kafkaHubOptions(kc.ListenAddrs())}
+			h.opts.Kafka.CreateTopics = false
+			h.serve("")
+			rs, w, err := openRaw(t, h, "plant-km", "plant-km", "", map[string]uint32{hubStream: 1, "alarms": 1})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("open: %v, want an error with %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rs.cancel()
+			if len(w.GetRefused()) != 1 || w.GetRefused()[0].GetStream() != "alarms" || !strings.Contains(w.GetRefused()[0].GetReason(), tc.refused) {
+				t.Fatalf("refused %v, want alarms: %s", w.GetRefused(), tc.refused)
+			}
+			if len(w.GetResume()) != 1 || w.GetResume()[0].GetStream() != hubStream {
+				t.Fatalf("resume %v, want %s only", w.GetResume(), hubStream)
+			}
+		})
+	}
 }
