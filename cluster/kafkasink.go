@@ -488,10 +488,15 @@ func (ks *kafkaSession) record(w *write, i int) *kgo.Record {
 	return &kgo.Record{Topic: w.target, Key: r.Key, Value: r.Value, Timestamp: r.Time, Headers: hs}
 }
 
-// kafkaErr marks a fencing error as errFenced.
+// kafkaErr marks a fencing error as errFenced. Kafka being too slow is
+// not the session's deadline: it ends the session UNAVAILABLE, as Kafka
+// being away does.
 func kafkaErr(what string, err error) error {
-	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) {
+	switch {
+	case errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch):
 		return fmt.Errorf("%w: kafka %s: %w", errFenced, what, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("kafka %s: not done within the timeout (%s)", what, err.Error())
 	}
 	return fmt.Errorf("kafka %s: %w", what, err)
 }

@@ -401,7 +401,9 @@ func startCrashKafkaHub(brokers []string, addr string) (string, error) {
 
 func kafkaHubOptions(brokers []string) *cluster.KafkaOptions {
 	return &cluster.KafkaOptions{
-		Client:       []kgo.Opt{kgo.SeedBrokers(brokers...)},
+		// Metadata refreshes (after a retriable produce error) come
+		// sooner than the client's default, to keep the tests short.
+		Client:       []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(50 * time.Millisecond)},
 		CreateTopics: true,
 		Partitions:   3,
 		// Short, so that a fault ends a session soon; nothing waits for it
