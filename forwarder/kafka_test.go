@@ -8,6 +8,7 @@ package forwarder_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -32,6 +33,7 @@ import (
 	"github.com/tributary-io/tributary/cluster"
 	"github.com/tributary-io/tributary/forwarder"
 	"github.com/tributary-io/tributary/internal/testcert"
+	"github.com/tributary-io/tributary/spool"
 )
 
 // startKafka starts a kfake cluster with no topics: the hubs create them.
@@ -506,5 +508,66 @@ func TestKafkaSinkMissingTopics(t *testing.T) {
 				t.Fatalf("resume %v, want %s only", w.GetResume(), hubStream)
 			}
 		})
+	}
+}
+
+// A gap reaches a Kafka hub as it reaches a spool hub: the checkpoint moves
+// past it, the site counts it, a gap record lands in the checkpoint topic,
+// and the records after it reach their topic once each.
+func TestKafkaSinkGap(t *testing.T) {
+	ca := testcert.NewCA(t, "sites")
+	kc := startKafka(t)
+	h := startKafkaHub(t, ca, kc)
+	e := openEdge(t, "plant-kg")
+	small := spool.StreamConfig{Name: "vibration", Partitions: 1, MaxBytes: 256 << 10, Full: spool.DropOldest}
+	if err := e.sp.EnsureStream(small); err != nil {
+		t.Fatal(err)
+	}
+	e.forward(forwarder.Options{Addr: "127.0.0.1:1", MaxBackoff: time.Hour, Streams: []string{"vibration"}})
+	e.halt()
+	const total = 64
+	for i := range total { // 64 × 16 KiB of random bytes: four times the budget
+		v := make([]byte, 16<<10)
+		if _, err := rand.Read(v); err != nil {
+			t.Fatal(err)
+		}
+		binary.BigEndian.PutUint64(v[len(v)-8:], uint64(i))
+		if _, err := e.sp.Append(context.Background(), "vibration", spool.Record{Key: []byte("motor-1"), Value: v, Time: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.forward(forwarder.Options{Addr: h.addr, TLS: clientTLS(t, ca, "plant-kg"), Streams: []string{"vibration"}})
+	var gaps uint64
+	waitFor(t, "the hub's checkpoint at the edge's head", patience, func() bool {
+		r, err := h.srv.ListSites(context.Background(), &tributaryv1.ListSitesRequest{})
+		if err != nil || len(r.GetSites()) != 1 {
+			return false
+		}
+		s := r.GetSites()[0]
+		for _, p := range s.GetPartitions() {
+			if p.GetStream() == "vibration" && p.GetHubCheckpoint() == total {
+				gaps = s.GetGapRecords()
+				return gaps > 0
+			}
+		}
+		return false
+	})
+	recs := kafkaRecords(t, kc, "vibration", int(total-gaps))
+	if uint64(len(recs))+gaps != total {
+		t.Fatalf("kafka: %d records and %d in gaps, want %d in all", len(recs), gaps, total)
+	}
+	for i, r := range recs {
+		if got, want := kheader(r, cluster.HeaderOffset), strconv.FormatUint(gaps+uint64(i), 10); got != want {
+			t.Fatalf("record %d has edge offset %s, want %s", i, got, want)
+		}
+	}
+	var gapKeys int
+	for _, r := range kafkaRecords(t, kc, "tributary-checkpoints", 1) {
+		if strings.HasPrefix(string(r.Key), "plant-kg/gap/") {
+			gapKeys++
+		}
+	}
+	if gapKeys == 0 {
+		t.Fatal("no gap record in the checkpoint topic")
 	}
 }
