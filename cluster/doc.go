@@ -1,6 +1,8 @@
 // Package cluster is the hub side of replication: the ReplicationService that
 // edge nodes forward to, per-site sessions and fencing, durable checkpoints,
-// and the registry of sites.
+// and the registry of sites. What a session stores goes to a sink: the hub's
+// own spool (the default; what this page describes first) or Kafka
+// (Options.Kafka; see "Kafka" below).
 //
 // # Exactly once
 //
@@ -27,4 +29,29 @@
 // "tributary.site" = X; its hub partition is the spool's hash of X, a zero byte and the
 // key, so one device's records stay in one hub partition, in the order the
 // edge stored them, and sites spread over the partitions.
+//
+// # Kafka
+//
+// With Options.Kafka each edge stream goes to a topic (Options.StreamName),
+// each record with its key, value and time, its own headers and the headers
+// tributary.site, .epoch, .stream, .partition and .offset (where the edge
+// stored it). A session has a transactional producer with the id
+// TransactionalIDPrefix+site. Opening the session commits the site record to
+// the compacted checkpoint topic in a transaction of its own; that
+// producer's InitProducerID bumps the id's epoch, so Kafka aborts any
+// transaction an older producer of the site (on any hub) left open and
+// refuses that producer from then on: its session ends ABORTED. Only then
+// are the site's checkpoints read, at read_committed. Batches go in
+// transactions: records, then the checkpoints, flush, commit, then ack.
+// Any failure ends the session (UNAVAILABLE, or ABORTED when fenced): the
+// edge still holds the records and reconnects, and the next session learns
+// what committed from the checkpoint topic. That covers an EndTxn whose
+// outcome is unknown, too: fencing settles it, re-reading reports it.
+//
+// # Caveats
+//
+// A Kafka hub keeps no state: ListSites reports only the sites it has served
+// since it started. A session whose transactions cannot finish within
+// KafkaOptions.Timeout ends, and the edge retries with backoff; while Kafka
+// is away the hub acks nothing and holds at most Pipeline batches per site.
 package cluster

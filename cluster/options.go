@@ -12,12 +12,17 @@ import (
 	"github.com/tributary-io/tributary/spool"
 )
 
-// Options configure a Server. Spool is required.
+// Options configure a Server. Spool or Kafka is required.
 type Options struct {
-	// Spool is the hub's spool: records, checkpoints and sessions go there.
+	// Spool is the hub's spool: records, checkpoints and sessions go there,
+	// unless Kafka is set.
 	Spool *spool.Spool
-	// StreamName names the hub stream an edge stream is stored in:
-	// "{stream}" and "{site}" are replaced. Default "{stream}".
+	// Kafka, when set, sends records, checkpoints and site records to Kafka
+	// instead (see KafkaOptions); Spool is then not used.
+	Kafka *KafkaOptions
+	// StreamName names the hub stream (with Kafka: the topic) an edge
+	// stream is stored in: "{stream}" and "{site}" are replaced. Default
+	// "{stream}".
 	StreamName string
 	// Tokens lets sites in by bearer token: the token's name is the site id,
 	// its streams the edge streams the site may send. Nil: no tokens.
@@ -43,8 +48,8 @@ type Options struct {
 }
 
 func (o Options) withDefaults() (Options, error) {
-	if o.Spool == nil {
-		return o, errors.New("cluster: Options.Spool is required")
+	if o.Spool == nil && o.Kafka == nil {
+		return o, errors.New("cluster: Options.Spool or Options.Kafka is required")
 	}
 	if o.StreamName == "" {
 		o.StreamName = "{stream}"

@@ -3,9 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"slices"
 	"sync"
 	"time"
 
@@ -13,7 +11,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	tributaryv1 "github.com/tributary-io/tributary/api/tributary/v1"
-	"github.com/tributary-io/tributary/spool"
 )
 
 // helloTimeout bounds the wait for a new stream's Hello.
@@ -25,13 +22,12 @@ type Server struct {
 	tributaryv1.UnimplementedSiteServiceServer
 
 	opts Options
-	sp   *spool.Spool
+	sink sink
 	m    *metrics
 
 	mu      sync.Mutex
 	closing bool
 	sites   map[string]*siteState
-	listMu  sync.Mutex // a new site's Hello holds it while it adds the site to keySites
 }
 
 // siteState is the hub's live view of one site. Fields after mu are guarded
@@ -51,7 +47,8 @@ type partKey struct {
 	p      uint32
 }
 
-// New returns a Server over opts.Spool. Close unregisters its metrics.
+// New returns a Server over opts.Spool, or over Kafka when opts.Kafka is
+// set. Close unregisters its metrics.
 func New(opts Options) (*Server, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -61,8 +58,17 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, sp: o.Spool, m: m, sites: map[string]*siteState{}}
+	s := &Server{opts: o, m: m, sites: map[string]*siteState{}}
+	if o.Kafka != nil {
+		if s.sink, err = newKafkaSink(o); err != nil {
+			m.set.Unregister()
+			return nil, err
+		}
+	} else {
+		s.sink = &spoolSink{sp: o.Spool}
+	}
 	if err := s.loadSites(); err != nil {
+		s.closeSink()
 		m.set.Unregister()
 		return nil, err
 	}
@@ -79,20 +85,24 @@ func (s *Server) Close() {
 		}
 	}
 	s.mu.Unlock()
+	s.closeSink()
 	s.m.set.Unregister()
 }
 
+// closeSink releases the sink's resources, if it holds any.
+func (s *Server) closeSink() {
+	if c, ok := s.sink.(interface{ close() }); ok {
+		c.close()
+	}
+}
+
 func (s *Server) loadSites() error {
-	var names []string
-	if _, err := readJSON(s.sp, keySites, &names); err != nil {
+	recs, err := s.sink.sites(context.Background())
+	if err != nil {
 		return err
 	}
-	for _, n := range names {
-		st := &siteState{heads: map[partKey]*tributaryv1.PartitionHead{}}
-		if _, err := readJSON(s.sp, siteKey(n), &st.rec); err != nil {
-			return err
-		}
-		s.sites[n] = st
+	for n, rec := range recs {
+		s.sites[n] = &siteState{heads: map[partKey]*tributaryv1.PartitionHead{}, rec: rec}
 	}
 	return nil
 }
@@ -118,7 +128,7 @@ func (s *Server) Replicate(stream tributaryv1.ReplicationService_ReplicateServer
 	s.m.sessions.Inc()
 	defer s.m.sessions.Dec()
 	s.opts.Logger.Info("replication session open", "site", hello.GetSite(), "epoch", hello.GetEpoch(),
-		"version", hello.GetVersion(), "session", sess.mark.gen, "auth", cred.how, "partitions", len(welcome.GetResume()))
+		"version", hello.GetVersion(), "session", sess.w.gen(), "auth", cred.how, "partitions", len(welcome.GetResume()))
 	err = sess.run(stream, welcome)
 	s.closeSession(sess)
 	s.mu.Lock()
@@ -137,7 +147,7 @@ func (s *Server) Replicate(stream tributaryv1.ReplicationService_ReplicateServer
 		result = "error"
 	}
 	s.m.sessionsOpen.WithLabelValues(result).Inc()
-	s.opts.Logger.Info("replication session closed", "site", hello.GetSite(), "session", sess.mark.gen, "result", result, "err", err)
+	s.opts.Logger.Info("replication session closed", "site", hello.GetSite(), "session", sess.w.gen(), "result", result, "err", err)
 	return err
 }
 
@@ -183,89 +193,68 @@ func (s *Server) open(ctx context.Context, cred credential, h *tributaryv1.Hello
 	case h.GetEpoch() == "":
 		return nil, nil, status.Error(codes.InvalidArgument, "hello: epoch is empty")
 	}
-	hubStreams := map[string]spool.StreamConfig{}
-	for _, c := range s.sp.Streams() {
-		hubStreams[c.Name] = c
-	}
 	sess := &session{srv: s, site: site, epoch: h.GetEpoch(), parts: map[partKey]*partState{}}
 	welcome := &tributaryv1.Welcome{}
 	var offers []siteOffer
-	targets := map[string]spool.StreamConfig{}
+	type target struct {
+		name  string
+		parts int
+	}
+	targets := map[string]target{}
 	for _, o := range h.GetStreams() {
 		name := o.GetStream()
-		target := s.opts.hubStream(site, name)
-		cfg, ok := hubStreams[target]
-		switch {
-		case !ok:
-			welcome.Refused = append(welcome.Refused, &tributaryv1.StreamRefusal{Stream: name, Reason: fmt.Sprintf("the hub has no stream %q", target)})
-			continue
-		case !cred.mayWrite(s.opts.Tokens, name):
+		tname := s.opts.hubStream(site, name)
+		if !cred.mayWrite(s.opts.Tokens, name) {
 			welcome.Refused = append(welcome.Refused, &tributaryv1.StreamRefusal{Stream: name, Reason: "the site's token does not allow this stream"})
 			continue
-		case o.GetPartitions() < 1 || o.GetPartitions() > 1024:
+		}
+		if o.GetPartitions() < 1 || o.GetPartitions() > 1024 {
 			return nil, nil, status.Errorf(codes.InvalidArgument, "hello: stream %q: partitions %d out of range", name, o.GetPartitions())
 		}
+		parts, refusal, err := s.sink.target(ctx, tname)
+		if err != nil {
+			return nil, nil, status.Errorf(codes.Unavailable, "stream %q: %v", name, err)
+		}
+		if refusal != "" {
+			welcome.Refused = append(welcome.Refused, &tributaryv1.StreamRefusal{Stream: name, Reason: refusal})
+			continue
+		}
 		offers = append(offers, siteOffer{Stream: name, Partitions: o.GetPartitions()})
-		targets[name] = cfg
+		targets[name] = target{tname, parts}
 	}
 	st := s.site(site)
 	st.hello.Lock()
 	defer st.hello.Unlock()
 
-	// Fence: end the open session, then take the next generation durably.
+	// Fence: end the open session, then let the sink fence durably.
 	s.mu.Lock()
 	if old := st.session; old != nil {
 		old.cancel(status.Errorf(codes.Aborted, "fenced: a newer session of site %q took over", site))
 	}
 	rec := st.rec
 	s.mu.Unlock()
-	raw, err := s.sp.State(sessionKey(site))
-	if err != nil {
-		return nil, nil, status.Errorf(codes.Internal, "read session: %v", err)
-	}
-	prev, err := parseSessionMark(raw)
-	if err != nil {
-		return nil, nil, status.Errorf(codes.Internal, "%v", err)
-	}
-	sess.mark = sessionMark{gen: prev.gen + 1}
 	rec.Epoch, rec.Version, rec.Streams = sess.epoch, h.GetVersion(), offers
-	// No precondition on the old mark: the fenced session may still be
-	// committing (which moves only its transaction count); the generation
-	// is ours alone, as Hellos of a site take turns (st.hello).
-	t := new(spool.Txn).PutState(sessionKey(site), sess.mark.bytes()).PutState(siteKey(site), mustJSON(rec))
-	// A new site joins the stored list; new sites take turns, so that two
-	// cannot both write the list each without the other.
-	s.listMu.Lock()
-	names, added := s.siteNames(site)
-	if added {
-		t.PutState(keySites, mustJSON(names))
-	} else {
-		s.listMu.Unlock()
-	}
-	_, err = s.sp.Commit(ctx, t)
-	if added {
-		s.listMu.Unlock()
-	}
+	w, err := s.sink.open(ctx, site, rec)
 	if err != nil {
 		return nil, nil, status.Errorf(codes.Unavailable, "open session: %v", err)
 	}
+	sess.w = w
 	sess.gapRecords = rec.GapRecords
-	// Read the checkpoints only now: a commit the fenced session had queued
-	// has landed or failed by the time the fence committed.
+	// Read the checkpoints only now: the sink has fenced the older sessions.
 	for _, o := range offers {
-		cfg := targets[o.Stream]
+		tg := targets[o.Stream]
 		for p := range o.Partitions {
-			key := ckptKey(site, sess.epoch, o.Stream, p)
-			next, stored, err := readCheckpoint(s.sp, key)
+			next, stored, err := w.resume(ctx, sess.epoch, o.Stream, p)
 			if err != nil {
-				return nil, nil, status.Errorf(codes.Internal, "read checkpoint: %v", err)
+				w.close()
+				return nil, nil, status.Errorf(codes.Unavailable, "read checkpoint: %v", err)
 			}
-			sess.parts[partKey{o.Stream, p}] = &partState{key: key, target: cfg.Name, hubParts: cfg.Partitions, next: next, stored: stored, acked: next}
+			sess.parts[partKey{o.Stream, p}] = &partState{target: tg.name, hubParts: tg.parts, next: next, stored: stored, acked: next}
 			welcome.Resume = append(welcome.Resume, &tributaryv1.PartitionOffset{Stream: o.Stream, Partition: p, Offset: next})
 		}
 	}
 	sess.ctx, sess.cancel = context.WithCancelCause(ctx)
-	welcome.Session = sess.mark.gen
+	welcome.Session = w.gen()
 
 	s.mu.Lock()
 	st.rec = rec
@@ -285,18 +274,6 @@ func (s *Server) site(name string) *siteState {
 		s.sites[name] = st
 	}
 	return st
-}
-
-// siteNames returns the sorted list of site ids, and whether name is new to
-// the stored list.
-func (s *Server) siteNames(name string) ([]string, bool) {
-	var stored []string
-	if _, err := readJSON(s.sp, keySites, &stored); err != nil || slices.Contains(stored, name) {
-		return nil, false
-	}
-	stored = append(stored, name)
-	slices.Sort(stored)
-	return stored, true
 }
 
 func (s *Server) closeSession(sess *session) {

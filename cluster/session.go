@@ -25,7 +25,7 @@ type session struct {
 	srv        *Server
 	site       string
 	epoch      string
-	mark       sessionMark
+	w          sinkSession
 	parts      map[partKey]*partState
 	gapRecords uint64
 
@@ -35,7 +35,6 @@ type session struct {
 
 // partState is one edge partition within a session.
 type partState struct {
-	key      string // checkpoint state key
 	target   string // hub stream
 	hubParts int
 	next     uint64 // the checkpoint once everything queued commits
@@ -57,6 +56,7 @@ var closedDone = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // run sends the Welcome, then receives batches and sends acks until the
 // edge closes, something fails, or a newer session fences this one.
 func (ss *session) run(stream tributaryv1.ReplicationService_ReplicateServer, w *tributaryv1.Welcome) error {
+	defer ss.w.close()
 	defer ss.cancel(nil)
 	if err := stream.Send(&tributaryv1.ReplicateResponse{Msg: &tributaryv1.ReplicateResponse_Welcome{Welcome: w}}); err != nil {
 		return err
@@ -157,10 +157,9 @@ func (ss *session) batch(b *tributaryv1.Batch, queue chan<- *pendingAck) error {
 			size += rs
 			n++
 		}
-		t := ss.records(ps, recs[:n])
-		next := ps.next + uint64(n)
-		ss.chain(t, ps, next)
-		if err := ss.commit(queue, t, &pendingAck{ack: ss.ack(b, next), records: n, start: start}); err != nil {
+		wr := ss.write(b, ps, ps.next+uint64(n))
+		wr.recs, wr.bytes = recs[:n], size
+		if err := ss.commit(queue, wr, &pendingAck{ack: ss.ack(b, wr.next), records: n, start: start}); err != nil {
 			return err
 		}
 		recs = recs[n:]
@@ -168,25 +167,14 @@ func (ss *session) batch(b *tributaryv1.Batch, queue chan<- *pendingAck) error {
 	return nil
 }
 
-// records builds the Txn that stores recs in the hub stream: each gains the
-// site header and goes to the partition of (site, key).
-func (ss *session) records(ps *partState, recs []spool.Record) *spool.Txn {
-	groups := make(map[int][]spool.Record)
-	var hk []byte
-	for i := range recs {
-		r := recs[i]
-		r.Headers = append(r.Headers[:len(r.Headers):len(r.Headers)], spool.Header{Key: HeaderSite, Value: []byte(ss.site)})
-		hk = append(append(append(hk[:0], ss.site...), 0), r.Key...)
-		p := spool.Partition(hk, ps.hubParts)
-		groups[p] = append(groups[p], r)
+// write is the next step of ps: from its checkpoint to next.
+func (ss *session) write(b *tributaryv1.Batch, ps *partState, next uint64) *write {
+	w := &write{
+		epoch: ss.epoch, stream: b.GetStream(), partition: b.GetPartition(), target: ps.target, hubParts: ps.hubParts,
+		from: ps.next, prev: ps.next, hadPrev: ps.stored, next: next,
 	}
-	t := new(spool.Txn)
-	for p := range ps.hubParts {
-		if g := groups[p]; len(g) > 0 {
-			t.AppendTo(ps.target, p, g...)
-		}
-	}
-	return t
+	ps.next, ps.stored = next, true
+	return w
 }
 
 // gap records offsets the edge lost, and moves the checkpoint past them.
@@ -199,17 +187,16 @@ func (ss *session) gap(b *tributaryv1.Batch, ps *partState, queue chan<- *pendin
 		Site: ss.site, Epoch: ss.epoch, Stream: b.GetStream(), Partition: b.GetPartition(), From: from, To: end,
 		MinTime: g.GetMinTime().AsTime(), MaxTime: g.GetMaxTime().AsTime(), DroppedAt: g.GetDroppedAt().AsTime(), Reason: g.GetReason(),
 	}
-	t := new(spool.Txn).PutState(gapKey(rec), mustJSON(rec))
 	ss.srv.mu.Lock()
 	site := ss.srv.sites[ss.site].rec
 	ss.srv.mu.Unlock()
 	site.GapRecords = ss.gapRecords
-	t.PutState(siteKey(ss.site), mustJSON(site))
-	ss.chain(t, ps, end)
+	w := ss.write(b, ps, end)
+	w.gap, w.site = &rec, &site
 	ss.srv.gapCount(ss, ss.gapRecords)
 	ss.srv.opts.Logger.Warn("site reports lost records", "site", ss.site, "stream", rec.Stream, "partition", rec.Partition,
 		"from", from, "to", end, "reason", rec.Reason)
-	return ss.commit(queue, t, &pendingAck{ack: ss.ack(b, end), start: start})
+	return ss.commit(queue, w, &pendingAck{ack: ss.ack(b, end), start: start})
 }
 
 // gapRecord is kept at repl/gap/SITE/EPOCH/STREAM/PART/FROM.
@@ -230,33 +217,17 @@ func gapKey(g gapRecord) string {
 	return fmt.Sprintf("repl/gap/%s/%s/%s/%d/%020d", g.Site, g.Epoch, g.Stream, g.Partition, g.From)
 }
 
-// chain makes t part of the session's sequence: it commits only if this
-// session still holds the site and every earlier transaction of the session
-// committed, and only if the checkpoint is where the session left it.
-func (ss *session) chain(t *spool.Txn, ps *partState, next uint64) {
-	sk := sessionKey(ss.site)
-	t.ExpectState(sk, ss.mark.bytes())
-	ss.mark.seq++
-	t.PutState(sk, ss.mark.bytes())
-	var prev []byte
-	if ps.stored {
-		prev = offsetBytes(ps.next)
-	}
-	t.ExpectState(ps.key, prev).PutState(ps.key, offsetBytes(next))
-	ps.next, ps.stored = next, true
-}
-
 func (ss *session) ack(b *tributaryv1.Batch, next uint64) *tributaryv1.Ack {
 	return &tributaryv1.Ack{Stream: b.GetStream(), Partition: b.GetPartition(), Offset: next}
 }
 
-func (ss *session) commit(queue chan<- *pendingAck, t *spool.Txn, p *pendingAck) error {
+func (ss *session) commit(queue chan<- *pendingAck, w *write, p *pendingAck) error {
 	p.done = make(chan struct{})
 	if err := ss.enqueue(queue, p); err != nil {
 		return err
 	}
-	err := ss.srv.sp.CommitAsync(ss.ctx, t, func(r spool.Result) {
-		p.err = r.Err
+	err := ss.w.commit(ss.ctx, w, func(err error) {
+		p.err = err
 		close(p.done)
 	})
 	if err != nil {
@@ -302,7 +273,7 @@ func (ss *session) sendAcks(stream tributaryv1.ReplicationService_ReplicateServe
 // commitStatus maps a failed commit to the status that ends the session.
 func commitStatus(err error) error {
 	switch {
-	case errors.Is(err, spool.ErrConflict):
+	case errors.Is(err, spool.ErrConflict), errors.Is(err, errFenced):
 		return status.Error(codes.Aborted, "fenced: a newer session of this site took over")
 	case errors.Is(err, spool.ErrFull):
 		return status.Errorf(codes.ResourceExhausted, "hub: %v", err)

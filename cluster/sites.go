@@ -53,7 +53,7 @@ func (s *Server) ListSites(context.Context, *tributaryv1.ListSitesRequest) (*tri
 		}
 		for _, o := range sn.rec.Streams {
 			for p := range o.Partitions {
-				ckpt, _, err := readCheckpoint(s.sp, ckptKey(sn.name, sn.rec.Epoch, o.Stream, p))
+				ckpt, err := s.sink.checkpoint(sn.name, sn.rec.Epoch, o.Stream, p)
 				if err != nil {
 					return nil, status.Errorf(codes.Internal, "site %s: %v", sn.name, err)
 				}

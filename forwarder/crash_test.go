@@ -40,7 +40,7 @@ import (
 var crashCycles = flag.Int("forwarder.crash.cycles", 10, "kill-and-restart cycles in TestCrashEdge and TestCrashHub")
 
 const (
-	crashModeEnv = "TRIBUTARY_FORWARDER_CRASH_CHILD" // "edge" or "hub"
+	crashModeEnv = "TRIBUTARY_FORWARDER_CRASH_CHILD" // "edge", "hub" or "kafka-hub"
 	crashDirEnv  = "TRIBUTARY_FORWARDER_CRASH_DIR"
 	crashAddrEnv = "TRIBUTARY_FORWARDER_CRASH_ADDR"
 
@@ -87,6 +87,12 @@ func crashChild(mode string) {
 			fail("producer", err)
 		}
 		fmt.Println("ready")
+	case "kafka-hub": // dir holds the brokers' addresses
+		addr, err := startCrashKafkaHub(strings.Split(dir, ","), addr)
+		if err != nil {
+			fail("start kafka hub", err)
+		}
+		fmt.Println("addr", addr)
 	default:
 		fail("mode", fmt.Errorf("unknown mode %q", mode))
 	}

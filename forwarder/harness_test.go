@@ -77,20 +77,32 @@ func startHub(t *testing.T, ca *testcert.CA, hc hubConfig) *hub {
 	}
 	h := &hub{t: t, ca: ca, dir: dir, sp: sp, tokens: hc.tokens, done: make(chan struct{})}
 	h.opts = cluster.Options{Spool: sp, Tokens: hc.tokens, AllowAnonymous: hc.allowAnonymous}
-	h.srv, err = cluster.New(h.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return h.serve(hc.addr)
+}
+
+// serve starts h.opts's server with TLS on addr ("": any port).
+func (h *hub) serve(addr string) *hub {
+	ca := h.ca
 	cfg := &tls.Config{
-		Certificates: []tls.Certificate{ca.Server(t)},
+		Certificates: []tls.Certificate{ca.Server(h.t)},
 		ClientCAs:    ca.Pool(),
 		ClientAuth:   tls.VerifyClientCertIfGiven,
 		MinVersion:   tls.VersionTLS12,
 	}
-	h.gs = grpc.NewServer(grpc.Creds(credentials.NewTLS(cfg)))
+	return h.serveGRPC(addr, grpc.NewServer(grpc.Creds(credentials.NewTLS(cfg))))
+}
+
+// serveGRPC starts h.opts's server on gs and addr ("": any port).
+func (h *hub) serveGRPC(addr string, gs *grpc.Server) *hub {
+	t := h.t
+	var err error
+	h.srv, err = cluster.New(h.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.gs = gs
 	tributaryv1.RegisterReplicationServiceServer(h.gs, h.srv)
 	tributaryv1.RegisterSiteServiceServer(h.gs, h.srv)
-	addr := hc.addr
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -124,6 +136,9 @@ func (h *hub) stop() {
 	h.gs.Stop()
 	<-h.done
 	h.srv.Close()
+	if h.sp == nil { // a Kafka hub
+		return
+	}
 	if err := h.sp.Close(); err != nil {
 		h.t.Errorf("hub spool close: %v", err)
 	}

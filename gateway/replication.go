@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -54,7 +57,7 @@ func (n *Node) startReplication(sp *spool.Spool) (*replication, error) {
 		}
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
 	}
-	srv, err := cluster.New(cluster.Options{
+	co := cluster.Options{
 		Spool:          sp,
 		StreamName:     rc.Stream,
 		Tokens:         ts,
@@ -62,7 +65,15 @@ func (n *Node) startReplication(sp *spool.Spool) (*replication, error) {
 		MaxTxnBytes:    int(n.cfg.Spool.MaxBatchBytes),
 		Registerer:     n.reg,
 		Logger:         n.log.With("component", "replication"),
-	})
+	}
+	if rc.Sink == config.SinkKafka {
+		ko, err := kafkaOptions(rc.Kafka)
+		if err != nil {
+			return nil, fmt.Errorf("replication.kafka: %w", err)
+		}
+		co.Spool, co.Kafka, co.StreamName = nil, ko, rc.Kafka.Topic
+	}
+	srv, err := cluster.New(co)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +85,51 @@ func (n *Node) startReplication(sp *spool.Spool) (*replication, error) {
 	gs := grpc.NewServer(opts...)
 	tributaryv1.RegisterReplicationServiceServer(gs, srv)
 	return &replication{srv: srv, gs: gs, ln: ln}, nil
+}
+
+// kafkaOptions turns replication.kafka into the Kafka sink's options.
+func kafkaOptions(k config.Kafka) (*cluster.KafkaOptions, error) {
+	codecs := map[string]kgo.CompressionCodec{
+		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(k.Brokers...),
+		kgo.ClientID(k.ClientID),
+		kgo.ProducerBatchCompression(codecs[k.Compression]),
+	}
+	tlsCfg, err := k.TLSConfig()
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	if tlsCfg != nil {
+		opts = append(opts, kgo.DialTLSConfig(tlsCfg))
+	}
+	if s := k.SASL; s.Mechanism != "" {
+		pass, err := s.Password()
+		if err != nil {
+			return nil, fmt.Errorf("sasl.password_file: %w", err)
+		}
+		switch s.Mechanism {
+		case "plain":
+			opts = append(opts, kgo.SASL(plain.Auth{User: s.Username, Pass: pass}.AsMechanism()))
+		case "scram-sha-256":
+			opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: pass}.AsSha256Mechanism()))
+		case "scram-sha-512":
+			opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: pass}.AsSha512Mechanism()))
+		default:
+			return nil, fmt.Errorf("sasl.mechanism %q: want plain, scram-sha-256 or scram-sha-512", s.Mechanism)
+		}
+	}
+	return &cluster.KafkaOptions{
+		Client:                opts,
+		CheckpointTopic:       k.CheckpointTopic,
+		TransactionalIDPrefix: k.TransactionalIDPrefix,
+		CreateTopics:          k.CreateTopics,
+		Partitions:            int32(min(k.Partitions, 1<<20)),
+		ReplicationFactor:     int16(min(k.ReplicationFactor, 1<<15-1)),
+		Timeout:               k.Timeout.Std(),
+	}, nil
 }
 
 // stop ends the sessions (they are long-lived: a graceful stop would wait

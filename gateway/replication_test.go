@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -9,7 +10,10 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tributary-io/tributary/gateway"
 	"github.com/tributary-io/tributary/gateway/config"
 )
 
@@ -32,6 +36,36 @@ func hubConfig(t *testing.T) config.Config {
 func TestEdgeForwardsToHub(t *testing.T) {
 	hubCfg := hubConfig(t)
 	hub := startNode(t, hubCfg)
+	const n = 200
+	forwardAndCatchUp(t, hub, n)
+	recs := storedRecords(t, hub, hubCfg, "telemetry")
+	if len(recs) != n {
+		t.Fatalf("hub holds %d records, want %d", len(recs), n)
+	}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		v := string(r.Value)
+		if seen[v] {
+			t.Fatalf("record %s twice at the hub", v)
+		}
+		seen[v] = true
+		site := ""
+		for _, h := range r.Headers {
+			if h.Key == "tributary.site" {
+				site = string(h.Value)
+			}
+		}
+		if site != "test-site" {
+			t.Fatalf("record %s lacks the site header: %v", v, r.Headers)
+		}
+	}
+}
+
+// forwardAndCatchUp starts an edge node that forwards to hub, publishes n
+// records to it over MQTT, and waits until the hub's /v1/sites shows the
+// site caught up.
+func forwardAndCatchUp(t *testing.T, hub *gateway.Node, n int) {
+	t.Helper()
 	cfg := testConfig(t)
 	cfg.MQTT.AllowAnonymous = true
 	cfg.MQTT.Routes = []config.Route{{Topic: "sensors/{site}/{device}/{metric}", Stream: "telemetry", Key: "{device}", Format: "json"}}
@@ -45,7 +79,6 @@ func TestEdgeForwardsToHub(t *testing.T) {
 		t.Fatalf("connect: %v", tok.Error())
 	}
 	defer c.Disconnect(100)
-	const n = 200
 	for i := range n {
 		if tok := c.Publish("sensors/plant-01/meter-1/voltage", 1, false, fmt.Sprintf(`{"seq":%d}`, i)); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			t.Fatalf("publish: %v", tok.Error())
@@ -92,25 +125,53 @@ func TestEdgeForwardsToHub(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	recs := storedRecords(t, hub, hubCfg, "telemetry")
-	if len(recs) != n {
-		t.Fatalf("hub holds %d records, want %d", len(recs), n)
+}
+
+// A hub with sink kafka writes what the edge forwards into Kafka: a
+// consumer at read_committed sees each record once, with the site header.
+func TestEdgeForwardsToKafkaHub(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer kc.Close()
+	hubCfg := hubConfig(t)
+	hubCfg.Replication.Sink = config.SinkKafka
+	hubCfg.Replication.Kafka.Brokers = kc.ListenAddrs()
+	hubCfg.Replication.Kafka.CreateTopics = true
+	hub := startNode(t, hubCfg)
+	const n = 200
+	forwardAndCatchUp(t, hub, n)
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...), kgo.ConsumeTopics("telemetry"),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
 	seen := map[string]bool{}
-	for _, r := range recs {
-		v := string(r.Value)
-		if seen[v] {
-			t.Fatalf("record %s twice at the hub", v)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for len(seen) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("kafka holds %d of %d records", len(seen), n)
 		}
-		seen[v] = true
-		site := ""
-		for _, h := range r.Headers {
-			if h.Key == "tributary.site" {
-				site = string(h.Value)
+		fs.EachRecord(func(r *kgo.Record) {
+			v := string(r.Value)
+			if seen[v] {
+				t.Fatalf("record %s twice in kafka", v)
 			}
-		}
-		if site != "test-site" {
-			t.Fatalf("record %s lacks the site header: %v", v, r.Headers)
-		}
+			seen[v] = true
+			site := ""
+			for _, h := range r.Headers {
+				if h.Key == "tributary.site" {
+					site = string(h.Value)
+				}
+			}
+			if site != "test-site" {
+				t.Fatalf("record %s lacks the site header: %v", v, r.Headers)
+			}
+		})
 	}
 }

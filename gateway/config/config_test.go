@@ -88,8 +88,15 @@ var badConfigs = map[string]string{
 	"empty.bad.yaml":            `empty.bad.yaml:1: the file holds no settings; want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout, mqtt, upstream, replication, spool, streams, pipelines`,
 	"hub-with-site.bad.yaml":    `hub-with-site.bad.yaml:2: site: not allowed for a hub; remove it (a hub serves many sites)`,
 	"list-document.bad.yaml":    `list-document.bad.yaml:1: want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout, mqtt, upstream, replication, spool, streams, pipelines; got a list`,
-	"listen-no-port.bad.yaml":   `listen-no-port.bad.yaml:4: http.listen: want host:port such as 127.0.0.1:8080, or :8080 for all interfaces; got "localhost"`,
-	"missing-value.bad.yaml":    `missing-value.bad.yaml:3: shutdown_timeout: missing value; write one, or delete the key to use the default`,
+	"kafka.bad.yaml": `kafka.bad.yaml:4: replication.kafka.brokers: at least one broker (host:port) is required with sink kafka
+kafka.bad.yaml:5: replication.kafka.topic: must contain {stream} (and may contain {site}), e.g. "{stream}" or "{site}-{stream}"; got "{site}"
+kafka.bad.yaml:6: replication.kafka.checkpoint_topic: "check points" is not a Kafka topic name (1 to 249 of a-z, A-Z, 0-9, '.', '_', '-')
+kafka.bad.yaml:7: replication.kafka.compression: must be one of: none, gzip, snappy, lz4, zstd; got "brotli"
+kafka.bad.yaml:8: replication.kafka.sasl.password_file: required with sasl
+kafka.bad.yaml:9: replication.kafka.sasl.mechanism: must be one of: plain, scram-sha-256, scram-sha-512; got "gssapi"`,
+	"sink.bad.yaml":           `sink.bad.yaml:3: replication.sink: must be spool or kafka; got "s3"`,
+	"listen-no-port.bad.yaml": `listen-no-port.bad.yaml:4: http.listen: want host:port such as 127.0.0.1:8080, or :8080 for all interfaces; got "localhost"`,
+	"missing-value.bad.yaml":  `missing-value.bad.yaml:3: shutdown_timeout: missing value; write one, or delete the key to use the default`,
 	"out-of-range.bad.yaml": `out-of-range.bad.yaml:3: grpc.max_recv_msg_size: must be between 1KiB and 256MiB, got 1GiB
 out-of-range.bad.yaml:4: shutdown_timeout: must be between 1s and 10m0s, got 0s`,
 	"port-range.bad.yaml":   `port-range.bad.yaml:4: grpc.listen: port must be a number from 0 to 65535, got "90900"`,

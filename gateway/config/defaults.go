@@ -121,7 +121,7 @@ func Default(role Role) Config {
 			Unrouted: "drop",
 		},
 		Upstream:    Upstream{Window: 32, Heartbeat: Duration(5 * time.Second)},
-		Replication: Replication{Stream: "{stream}"},
+		Replication: Replication{Stream: "{stream}", Sink: SinkSpool, Kafka: defaultKafka()},
 		Spool: Spool{
 			Linger:        Duration(2 * time.Millisecond),
 			MaxBatchBytes: 4 * MiB,

@@ -60,8 +60,14 @@ type Replication struct {
 	// a certificate nor a token. For a trusted network or a demo.
 	AllowAnonymous bool `yaml:"allow_anonymous"`
 	// Stream names the hub stream an edge stream goes to: {stream} and
-	// {site} are replaced. The stream must be in the hub's streams.
+	// {site} are replaced. The stream must be in the hub's streams. With
+	// sink kafka, kafka.topic names the topic instead.
 	Stream string `yaml:"stream"`
+	// Sink is where the hub keeps what sites send: spool (its own spool)
+	// or kafka (Kafka transactions; the hub keeps no state).
+	Sink string `yaml:"sink"`
+	// Kafka configures sink kafka.
+	Kafka Kafka `yaml:"kafka"`
 }
 
 // ReplicationTLS configures the hub's TLS listener.
@@ -193,6 +199,7 @@ func (v *validator) replication(c *Config) {
 	if err := cluster.CheckStreamName(r.Stream); err != nil {
 		v.add("replication.stream", "%v; got %q", err, r.Stream)
 	}
+	v.kafka(r)
 	if r.Listen == "" {
 		return
 	}

@@ -1,0 +1,502 @@
+package cluster
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The headers a record gains in Kafka, besides HeaderSite: where the edge
+// stored it. Values are decimal text, except the epoch and stream.
+const (
+	HeaderEpoch     = "tributary.epoch"
+	HeaderStream    = "tributary.stream"
+	HeaderPartition = "tributary.partition"
+	HeaderOffset    = "tributary.offset"
+)
+
+// KafkaOptions make a Server write to Kafka instead of its spool. Each
+// edge stream goes to the topic Options.StreamName names.
+type KafkaOptions struct {
+	// Client reaches the cluster: seed brokers, TLS, SASL, client id,
+	// compression. It must hold kgo.SeedBrokers.
+	Client []kgo.Opt
+	// CheckpointTopic is the compacted topic of checkpoints and site
+	// records. Default "tributary-checkpoints".
+	CheckpointTopic string
+	// TransactionalIDPrefix: a site's producer has the transactional id
+	// prefix+site, so Kafka fences an older producer of the site, on any
+	// hub. Default "tributary-hub-".
+	TransactionalIDPrefix string
+	// CreateTopics creates a missing topic (the checkpoint topic
+	// compacted); off, a stream whose topic is missing is refused and a
+	// missing checkpoint topic fails the session, with an error that says so.
+	CreateTopics bool
+	// Partitions and ReplicationFactor of created topics; 0: the broker's
+	// defaults.
+	Partitions        int32
+	ReplicationFactor int16
+	// Timeout bounds one transaction (records are retried within it) and
+	// the read of checkpoints; when it passes the session ends UNAVAILABLE
+	// and the edge, still holding its records, connects again. Default 30s.
+	Timeout time.Duration
+}
+
+func (k *KafkaOptions) withDefaults() {
+	if k.CheckpointTopic == "" {
+		k.CheckpointTopic = "tributary-checkpoints"
+	}
+	if k.TransactionalIDPrefix == "" {
+		k.TransactionalIDPrefix = "tributary-hub-"
+	}
+	if k.Partitions <= 0 {
+		k.Partitions = -1
+	}
+	if k.ReplicationFactor <= 0 {
+		k.ReplicationFactor = -1
+	}
+	if k.Timeout <= 0 {
+		k.Timeout = 30 * time.Second
+	}
+}
+
+// kafkaSink writes each session's records and checkpoints in Kafka
+// transactions. The checkpoint topic holds, keyed for compaction:
+//
+//	SITE/site                          JSON siteRecord (written when a session opens: the fence)
+//	SITE/ckpt/EPOCH/STREAM/PART        8 bytes: the next edge offset
+//	SITE/gap/EPOCH/STREAM/PART/FROM    JSON gapRecord
+//
+// All of a site's keys go to one partition (a hash of the site), so a
+// session reads its site's checkpoints from that partition alone. The hub
+// keeps no state: the registry ListSites reports is the sites this hub
+// has served since it started, as it saw them.
+type kafkaSink struct {
+	ko    KafkaOptions
+	log   *slog.Logger
+	pipe  int
+	maxTx int
+	admin *kgo.Client
+	adm   *kadm.Client
+
+	mu     sync.Mutex
+	ckpts  map[string]uint64 // ckptKey → next, as this hub last committed or read it
+	topics map[string]int    // topic → partitions, once seen
+}
+
+func newKafkaSink(o Options) (*kafkaSink, error) {
+	ko := *o.Kafka
+	ko.withDefaults()
+	if err := CheckTopicName(ko.CheckpointTopic); err != nil {
+		return nil, fmt.Errorf("cluster: KafkaOptions.CheckpointTopic: %w", err)
+	}
+	// The hub's clients push no metrics to the brokers: closing a client
+	// would wait up to a second for the last push, and a session's client
+	// closes with the session.
+	ko.Client = append(ko.Client[:len(ko.Client):len(ko.Client)], kgo.DisableClientMetrics())
+	admin, err := kgo.NewClient(ko.Client...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: kafka client: %w", err)
+	}
+	return &kafkaSink{
+		ko: ko, log: o.Logger, pipe: o.Pipeline, maxTx: o.MaxTxnBytes, admin: admin, adm: kadm.NewClient(admin),
+		ckpts: map[string]uint64{}, topics: map[string]int{},
+	}, nil
+}
+
+// CheckTopicName checks that t is a legal Kafka topic name.
+func CheckTopicName(t string) error {
+	if t == "" || len(t) > 249 || strings.Trim(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" {
+		return fmt.Errorf("%q is not a Kafka topic name (1 to 249 of a-z, A-Z, 0-9, '.', '_', '-')", t)
+	}
+	return nil
+}
+
+func (k *kafkaSink) close() { k.admin.Close() }
+
+// sites is empty: a Kafka hub starts with no state; see kafkaSink.
+func (k *kafkaSink) sites(context.Context) (map[string]siteRecord, error) { return nil, nil }
+
+func (k *kafkaSink) checkpoint(site, epoch, stream string, p uint32) (uint64, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.ckpts[ckptKey(site, epoch, stream, p)], nil
+}
+
+func (k *kafkaSink) target(ctx context.Context, name string) (int, string, error) {
+	if err := CheckTopicName(name); err != nil {
+		return 0, err.Error(), nil
+	}
+	n, missing, err := k.ensure(ctx, name, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	if missing {
+		return 0, fmt.Sprintf("Kafka has no topic %q and the hub does not create topics (kafka.create_topics); create it", name), nil
+	}
+	return n, "", nil
+}
+
+// ensure finds topic's partition count, creating the topic if it is
+// missing and the options allow; missing reports a topic left missing.
+func (k *kafkaSink) ensure(ctx context.Context, topic string, configs map[string]*string) (n int, missing bool, err error) {
+	k.mu.Lock()
+	n, ok := k.topics[topic]
+	k.mu.Unlock()
+	if ok {
+		return n, false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, k.ko.Timeout)
+	defer cancel()
+	tds, err := k.adm.ListTopics(ctx, topic)
+	if err != nil {
+		return 0, false, fmt.Errorf("kafka metadata: %w", err)
+	}
+	td, ok := tds[topic]
+	switch {
+	case ok && td.Err == nil:
+		n = len(td.Partitions)
+	case ok && !errors.Is(td.Err, kerr.UnknownTopicOrPartition):
+		return 0, false, fmt.Errorf("kafka topic %s: %w", topic, td.Err)
+	case !k.ko.CreateTopics:
+		return 0, true, nil
+	default:
+		r, err := k.adm.CreateTopic(ctx, k.ko.Partitions, k.ko.ReplicationFactor, configs, topic)
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return 0, false, fmt.Errorf("create kafka topic %s: %w", topic, err)
+		}
+		n = int(r.NumPartitions)
+		if n <= 0 { // it existed, or the broker chose: ask again
+			return k.ensure(ctx, topic, configs)
+		}
+		k.log.Info("created kafka topic", "topic", topic, "partitions", n)
+	}
+	k.mu.Lock()
+	k.topics[topic] = n
+	k.mu.Unlock()
+	return n, false, nil
+}
+
+// open starts the site's transactional producer and commits the site
+// record in a transaction of its own. Its InitProducerID bumps the
+// producer epoch of the site's transactional id: any transaction of an
+// older producer (this hub's or another's) still open is aborted, one
+// being committed completes first, and that producer can commit nothing
+// more. Only then are the site's checkpoints read, at read_committed.
+func (k *kafkaSink) open(ctx context.Context, site string, rec siteRecord) (sinkSession, error) {
+	compact := "compact"
+	_, missing, err := k.ensure(ctx, k.ko.CheckpointTopic, map[string]*string{"cleanup.policy": &compact})
+	if err != nil {
+		return nil, err
+	}
+	if missing {
+		return nil, fmt.Errorf("kafka has no checkpoint topic %q and the hub does not create topics (kafka.create_topics); create it with cleanup.policy=compact", k.ko.CheckpointTopic)
+	}
+	opts := append(k.ko.Client[:len(k.ko.Client):len(k.ko.Client)],
+		kgo.TransactionalID(k.ko.TransactionalIDPrefix+site),
+		kgo.RecordPartitioner(partitioner{ckpt: k.ko.CheckpointTopic, keyed: kgo.StickyKeyPartitioner(nil)}),
+		kgo.MaxBufferedBytes(4*k.maxTx+1<<20),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	ks := &kafkaSession{k: k, cl: cl, site: site, queue: make(chan kwrite, k.pipe), quit: make(chan struct{}), done: make(chan struct{})}
+	fence := &kgo.Record{Topic: k.ko.CheckpointTopic, Key: []byte(site + "/site"), Value: mustJSON(rec)}
+	if err := ks.txn(ctx, func(ctx context.Context) error { return cl.ProduceSync(ctx, fence).FirstErr() }); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	ks.generation = uint64(fence.Offset) + 1
+	if ks.ckpts, err = k.read(ctx, site, fence.Partition, fence.Offset); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	go ks.run()
+	return ks, nil
+}
+
+// read returns the site's checkpoints from partition p of the checkpoint
+// topic, reading at read_committed from the start through offset upto.
+func (k *kafkaSink) read(ctx context.Context, site string, p int32, upto int64) (map[string]uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, k.ko.Timeout)
+	defer cancel()
+	cl, err := kgo.NewClient(append(k.ko.Client[:len(k.ko.Client):len(k.ko.Client)],
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{k.ko.CheckpointTopic: {p: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	prefix := site + "/ckpt/"
+	out := map[string]uint64{}
+	for seen := int64(-1); seen < upto; {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("read checkpoints of site %s from %s: %w", site, k.ko.CheckpointTopic, err)
+		}
+		for _, fe := range fs.Errors() {
+			k.log.Debug("checkpoint fetch", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			seen = max(seen, r.Offset)
+			rest, ok := strings.CutPrefix(string(r.Key), prefix)
+			if !ok || len(r.Value) != 8 {
+				return
+			}
+			out[rest] = binary.BigEndian.Uint64(r.Value)
+		})
+	}
+	return out, nil
+}
+
+// partitioner puts a site's checkpoint records in one partition (chosen by
+// the site, the key's first part) and data records by key, as Kafka's
+// default partitioner does.
+type partitioner struct {
+	ckpt  string
+	keyed kgo.Partitioner
+}
+
+func (p partitioner) ForTopic(t string) kgo.TopicPartitioner {
+	if t == p.ckpt {
+		return sitePartitioner{}
+	}
+	return p.keyed.ForTopic(t)
+}
+
+type sitePartitioner struct{}
+
+func (sitePartitioner) RequiresConsistency(*kgo.Record) bool { return true }
+func (sitePartitioner) Partition(r *kgo.Record, n int) int {
+	site, _, _ := strings.Cut(string(r.Key), "/")
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(site))
+	return int(h.Sum32() % uint32(n))
+}
+
+// kafkaSession commits a session's writes from one goroutine, several
+// queued writes per transaction.
+type kafkaSession struct {
+	k          *kafkaSink
+	cl         *kgo.Client
+	site       string
+	generation uint64
+	ckpts      map[string]uint64 // read at open; owned by the receive loop
+	queue      chan kwrite
+	quit       chan struct{}
+	done       chan struct{}
+	closeOnce  sync.Once
+}
+
+type kwrite struct {
+	w    *write
+	done func(error)
+}
+
+func (ks *kafkaSession) gen() uint64 { return ks.generation }
+
+func (ks *kafkaSession) resume(_ context.Context, epoch, stream string, p uint32) (uint64, bool, error) {
+	rest := epoch + "/" + stream + "/" + strconv.FormatUint(uint64(p), 10)
+	next, ok := ks.ckpts[rest]
+	ks.k.mu.Lock()
+	ks.k.ckpts[ckptKey(ks.site, epoch, stream, p)] = next
+	ks.k.mu.Unlock()
+	return next, ok, nil
+}
+
+func (ks *kafkaSession) commit(ctx context.Context, w *write, done func(error)) error {
+	select {
+	case ks.queue <- kwrite{w, done}:
+		return nil
+	case <-ks.quit:
+		return errors.New("session closed")
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (ks *kafkaSession) close() {
+	ks.closeOnce.Do(func() {
+		close(ks.quit)
+		<-ks.done
+		ks.cl.Close()
+	})
+}
+
+// run commits queued writes until the session closes: each transaction
+// takes what is queued, up to a few times MaxTxnBytes. After a failure
+// every later write fails too, so none lands past a hole.
+func (ks *kafkaSession) run() {
+	defer close(ks.done)
+	var failed error
+	for {
+		var batch []kwrite
+		select {
+		case kw := <-ks.queue:
+			batch = append(batch, kw)
+		case <-ks.quit:
+			ks.drain(errors.New("session closed"))
+			return
+		}
+		size := batch[0].w.bytes
+	more:
+		for size < 4*ks.k.maxTx {
+			select {
+			case kw := <-ks.queue:
+				batch = append(batch, kw)
+				size += kw.w.bytes
+			default:
+				break more
+			}
+		}
+		if failed == nil {
+			failed = ks.txn(context.Background(), func(ctx context.Context) error { return ks.produce(ctx, batch) })
+			if failed == nil {
+				ks.committed(batch)
+			}
+		}
+		for _, kw := range batch {
+			kw.done(failed)
+		}
+	}
+}
+
+func (ks *kafkaSession) drain(err error) {
+	for {
+		select {
+		case kw := <-ks.queue:
+			kw.done(err)
+		default:
+			return
+		}
+	}
+}
+
+// committed notes the new checkpoints for ListSites.
+func (ks *kafkaSession) committed(batch []kwrite) {
+	ks.k.mu.Lock()
+	defer ks.k.mu.Unlock()
+	for _, kw := range batch {
+		ks.k.ckpts[ckptKey(ks.site, kw.w.epoch, kw.w.stream, kw.w.partition)] = kw.w.next
+	}
+}
+
+// txn runs fn in a transaction: begin, fn, flush, commit; on an error
+// before the commit it aborts. An error from the commit itself may leave
+// the outcome unknown: the session ends, and the next session of the site
+// learns what committed by fencing and re-reading the checkpoints.
+func (ks *kafkaSession) txn(ctx context.Context, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, ks.k.ko.Timeout)
+	defer cancel()
+	if err := ks.cl.BeginTransaction(); err != nil {
+		return kafkaErr("begin transaction", err)
+	}
+	err := fn(ctx)
+	if err == nil {
+		err = ks.cl.Flush(ctx)
+	}
+	if err != nil {
+		actx, acancel := context.WithTimeout(context.Background(), ks.k.ko.Timeout)
+		defer acancel()
+		_ = ks.cl.AbortBufferedRecords(actx)
+		if aerr := ks.cl.EndTransaction(actx, kgo.TryAbort); aerr != nil {
+			ks.k.log.Warn("kafka abort failed", "site", ks.site, "err", aerr)
+		}
+		return kafkaErr("produce", err)
+	}
+	if err := ks.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		return kafkaErr("commit transaction (outcome unknown)", err)
+	}
+	return nil
+}
+
+// produce sends batch's records and checkpoints into the open transaction.
+func (ks *kafkaSession) produce(ctx context.Context, batch []kwrite) error {
+	var (
+		mu    sync.Mutex
+		first error
+	)
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			if first == nil {
+				first = err
+			}
+			mu.Unlock()
+		}
+	}
+	ckpts := map[string]*write{}
+	var order []string
+	for _, kw := range batch {
+		w := kw.w
+		for i := range w.recs {
+			ks.cl.Produce(ctx, ks.record(w, i), promise)
+		}
+		if w.gap != nil {
+			key := fmt.Sprintf("%s/gap/%s/%s/%d/%020d", ks.site, w.epoch, w.stream, w.partition, w.from)
+			ks.cl.Produce(ctx, &kgo.Record{Topic: ks.k.ko.CheckpointTopic, Key: []byte(key), Value: mustJSON(*w.gap)}, promise)
+		}
+		if w.site != nil {
+			ks.cl.Produce(ctx, &kgo.Record{Topic: ks.k.ko.CheckpointTopic, Key: []byte(ks.site + "/site"), Value: mustJSON(*w.site)}, promise)
+		}
+		key := fmt.Sprintf("%s/ckpt/%s/%s/%d", ks.site, w.epoch, w.stream, w.partition)
+		if _, ok := ckpts[key]; !ok {
+			order = append(order, key)
+		}
+		ckpts[key] = w
+	}
+	for _, key := range order {
+		v := binary.BigEndian.AppendUint64(nil, ckpts[key].next)
+		ks.cl.Produce(ctx, &kgo.Record{Topic: ks.k.ko.CheckpointTopic, Key: []byte(key), Value: v}, promise)
+	}
+	if err := ks.cl.Flush(ctx); err != nil {
+		return err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return first
+}
+
+// record is w.recs[i] as a Kafka record: its key, value, time and headers,
+// and the headers that say where the edge stored it.
+func (ks *kafkaSession) record(w *write, i int) *kgo.Record {
+	r := &w.recs[i]
+	hs := make([]kgo.RecordHeader, 0, len(r.Headers)+5)
+	for _, h := range r.Headers {
+		hs = append(hs, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+	}
+	hs = append(hs,
+		kgo.RecordHeader{Key: HeaderSite, Value: []byte(ks.site)},
+		kgo.RecordHeader{Key: HeaderEpoch, Value: []byte(w.epoch)},
+		kgo.RecordHeader{Key: HeaderStream, Value: []byte(w.stream)},
+		kgo.RecordHeader{Key: HeaderPartition, Value: strconv.AppendUint(nil, uint64(w.partition), 10)},
+		kgo.RecordHeader{Key: HeaderOffset, Value: strconv.AppendUint(nil, w.from+uint64(i), 10)},
+	)
+	return &kgo.Record{Topic: w.target, Key: r.Key, Value: r.Value, Timestamp: r.Time, Headers: hs}
+}
+
+// kafkaErr marks a fencing error as errFenced. Kafka being too slow is
+// not the session's deadline: it ends the session UNAVAILABLE, as Kafka
+// being away does.
+func kafkaErr(what string, err error) error {
+	switch {
+	case errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch):
+		return fmt.Errorf("%w: kafka %s: %w", errFenced, what, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("kafka %s: not done within the timeout (%s)", what, err.Error())
+	}
+	return fmt.Errorf("kafka %s: %w", what, err)
+}
