@@ -1,15 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tributary-io/tributary/bench/internal/proc"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -41,7 +39,7 @@ type broker struct {
 	addr    string // MQTT listener
 	metrics string // Tributary's /metrics URL; "" for the peers
 	dataDir string // Tributary's data_dir
-	out     *capped
+	out     *proc.Capped
 	exited  chan struct{}
 	waitErr error
 	stopped bool
@@ -55,7 +53,7 @@ func launch(kind *brokerKind, addr, pin string, argv ...string) (*broker, error)
 	if pin != "" {
 		argv = append([]string{"taskset", "-c", pin}, argv...)
 	}
-	b := &broker{kind: kind, addr: addr, out: &capped{max: 64 << 10}, exited: make(chan struct{})}
+	b := &broker{kind: kind, addr: addr, out: &proc.Capped{Max: 64 << 10}, exited: make(chan struct{})}
 	b.cmd = exec.Command(argv[0], argv[1:]...)
 	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out
 	if err := b.cmd.Start(); err != nil {
@@ -114,16 +112,6 @@ func (b *broker) alive() error {
 	}
 }
 
-// freeAddr returns a loopback address with a port free at this moment.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 // withBroker runs fn against a fresh broker of kind in a new temporary
 // directory, then stops it and removes the directory.
 func withBroker(c config, kind *brokerKind, fn func(b *broker) error) (err error) {
@@ -155,40 +143,4 @@ func goBuild(ctx context.Context, root, pkg, out string) error {
 		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
 	}
 	return nil
-}
-
-// moduleRoot is the directory of this module's go.mod.
-func moduleRoot() (string, error) {
-	b, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	p := string(bytes.TrimSpace(b))
-	if p == "" || p == os.DevNull {
-		return "", errors.New("run mqttbench from inside the tributary module (go run ./bench/mqttbench)")
-	}
-	return filepath.Dir(p), nil
-}
-
-// capped keeps the first max bytes written to it: a broker's output, for
-// error messages.
-type capped struct {
-	mu  sync.Mutex
-	max int
-	buf bytes.Buffer
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if room := c.max - c.buf.Len(); room > 0 {
-		c.buf.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-func (c *capped) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.String()
 }

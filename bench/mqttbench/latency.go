@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/tributary-io/tributary/bench/internal/proc"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -75,22 +76,22 @@ func latencyOnce(c config, kind *brokerKind, warm, d time.Duration) (latRun, err
 		for i, p := range ps {
 			l.conns[i].p = p
 		}
-		b0, err := procCPU(b.pid())
+		b0, err := proc.CPU(b.pid())
 		if err != nil {
 			return err
 		}
-		g0, err := procCPU(0)
+		g0, err := proc.CPU(0)
 		if err != nil {
 			return err
 		}
 		if err := l.run(warm); err != nil {
 			return err
 		}
-		b1, err := procCPU(b.pid())
+		b1, err := proc.CPU(b.pid())
 		if err != nil {
 			return err
 		}
-		g1, err := procCPU(0)
+		g1, err := proc.CPU(0)
 		if err != nil {
 			return err
 		}

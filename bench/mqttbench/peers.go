@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"github.com/tributary-io/tributary/bench/internal/proc"
 	"os"
 	"os/exec"
 	"os/user"
@@ -44,7 +45,7 @@ func mosquittoKind() (*brokerKind, error) {
 		Setup: "mosquitto -c CONFIG: one listener, allow_anonymous true, persistence true (a snapshot every " +
 			"autosave_interval, default 1800 s, and at exit: a PUBACK goes out before anything reaches disk)",
 		start: func(k *brokerKind, dir, pin string) (*broker, error) {
-			addr, err := freeAddr()
+			addr, err := proc.FreeAddr()
 			if err != nil {
 				return nil, err
 			}
@@ -64,7 +65,7 @@ func mochiKind(bin string) *brokerKind {
 		Setup: "bench/mqttbench/plainmochi: the same mochi-mqtt module, default capabilities, an allow-all hook, " +
 			"no storage hook (no spool, nothing on disk)",
 		start: func(k *brokerKind, dir, pin string) (*broker, error) {
-			addr, err := freeAddr()
+			addr, err := proc.FreeAddr()
 			if err != nil {
 				return nil, err
 			}

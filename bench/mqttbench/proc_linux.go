@@ -8,36 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 	"unsafe"
 )
-
-// clockTick is the unit of utime and stime in /proc/PID/stat: USER_HZ,
-// 100 on every Linux architecture Tributary builds for.
-const clockTick = 10 * time.Millisecond
-
-// procCPU is the user + system CPU time a process (its every thread) has
-// used, from /proc/PID/stat; pid 0 means this process.
-func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(procPath(pid, "stat"))
-	if err != nil {
-		return 0, fmt.Errorf("read cpu time: %w", err)
-	}
-	// The command name, field 2, is in parentheses and may hold spaces:
-	// count the fields after its closing one. utime and stime are fields
-	// 14 and 15, so the 12th and 13th after it.
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(f) < 13 {
-		return 0, fmt.Errorf("read cpu time: unexpected %s", procPath(pid, "stat"))
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("read cpu time: unexpected %s", procPath(pid, "stat"))
-	}
-	return time.Duration(ut+st) * clockTick, nil
-}
 
 // procRSS is a process's resident set size in bytes (VmRSS of
 // /proc/PID/status).

@@ -4,13 +4,10 @@ package main
 
 import (
 	"errors"
-	"time"
 )
 
 // errNotLinux: the bench reads brokers' CPU and memory from /proc.
 var errNotLinux = errors.New("mqttbench runs on Linux only: it reads the brokers' CPU time and memory from /proc")
-
-func procCPU(int) (time.Duration, error) { return 0, errNotLinux }
 
 func procRSS(int) (int64, error) { return 0, errNotLinux }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/tributary-io/tributary/bench/internal/proc"
 	"io"
 	"os"
 	"path/filepath"
@@ -71,7 +72,7 @@ func (r *report) prepare(args []string) error {
 			return err
 		}
 	}
-	root, err := moduleRoot()
+	root, err := proc.ModuleRoot("mqttbench")
 	if err != nil {
 		return err
 	}

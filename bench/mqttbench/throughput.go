@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/tributary-io/tributary/bench/internal/proc"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -278,11 +279,11 @@ func measurePhase(l *tpLoad, b *broker, qos byte, d time.Duration, during func(*
 			return r, err
 		}
 	}
-	b0, err := procCPU(b.pid())
+	b0, err := proc.CPU(b.pid())
 	if err != nil {
 		return r, err
 	}
-	g0, err := procCPU(0)
+	g0, err := proc.CPU(0)
 	if err != nil {
 		return r, err
 	}
@@ -290,11 +291,11 @@ func measurePhase(l *tpLoad, b *broker, qos byte, d time.Duration, during func(*
 	if err != nil {
 		return r, err
 	}
-	b1, err := procCPU(b.pid())
+	b1, err := proc.CPU(b.pid())
 	if err != nil {
 		return r, err
 	}
-	g1, err := procCPU(0)
+	g1, err := proc.CPU(0)
 	if err != nil {
 		return r, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/tributary-io/tributary/bench/internal/proc"
 	"net/http"
 	"os"
 	"os/exec"
@@ -48,7 +49,7 @@ func tributaryKind(bin, version string) *brokerKind {
 		start: func(k *brokerKind, dir, pin string) (*broker, error) {
 			var addrs [3]string
 			for i := range addrs {
-				a, err := freeAddr()
+				a, err := proc.FreeAddr()
 				if err != nil {
 					return nil, err
 				}

@@ -2,62 +2,30 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
+	benchproc "github.com/tributary-io/tributary/bench/internal/proc"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
-
-// clockTick is the unit of utime and stime in /proc/PID/stat (USER_HZ).
-const clockTick = 10 * time.Millisecond
-
-// procCPU is the user + system CPU time a process has used, from
-// /proc/PID/stat; pid 0 means this process.
-func procCPU(pid int) (time.Duration, error) {
-	path := "/proc/self/stat"
-	if pid != 0 {
-		path = fmt.Sprintf("/proc/%d/stat", pid)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, fmt.Errorf("read cpu time: %w", err)
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("read cpu time: unexpected %s", path)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("read cpu time: unexpected %s", path)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("read cpu time: unexpected %s", path)
-	}
-	return time.Duration(ut+st) * clockTick, nil
-}
 
 // proc is a system under test run as its own process.
 type proc struct {
 	name    string
 	cmd     *exec.Cmd
-	out     *capped
+	out     *benchproc.Capped
 	exited  chan struct{}
 	waitErr error
 }
 
 // launch starts argv and waits until addr accepts TCP connections.
 func launch(name, addr string, argv ...string) (*proc, error) {
-	p := &proc{name: name, out: &capped{max: 64 << 10}, exited: make(chan struct{})}
+	p := &proc{name: name, out: &benchproc.Capped{Max: 64 << 10}, exited: make(chan struct{})}
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -86,7 +54,7 @@ func launch(name, addr string, argv ...string) (*proc, error) {
 func (p *proc) pid() int { return p.cmd.Process.Pid }
 
 func (p *proc) cpu() time.Duration {
-	d, err := procCPU(p.pid())
+	d, err := benchproc.CPU(p.pid())
 	if err != nil {
 		return 0
 	}
@@ -121,20 +89,10 @@ func (p *proc) stop() error {
 	}
 }
 
-// freeAddr returns a loopback address with a port free at this moment.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 func freeAddrs(n int) ([]string, error) {
 	out := make([]string, n)
 	for i := range out {
-		a, err := freeAddr()
+		a, err := benchproc.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -169,26 +127,4 @@ func scrape(cl *http.Client, url string, names ...string) (map[string]float64, e
 		}
 	}
 	return out, errors.Join(sc.Err())
-}
-
-// capped keeps the first max bytes written to it, for error messages.
-type capped struct {
-	mu  sync.Mutex
-	max int
-	buf bytes.Buffer
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if room := c.max - c.buf.Len(); room > 0 {
-		c.buf.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-func (c *capped) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.String()
 }

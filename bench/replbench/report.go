@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	benchproc "github.com/tributary-io/tributary/bench/internal/proc"
 	"io"
 	"os"
 	"os/exec"
@@ -81,7 +81,7 @@ func (r *report) prepare(args []string) error {
 		Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
 		NumCPU: runtime.NumCPU(), Filesystem: host.FSKind(r.workDir), LoadStart: loadAvg()}
 	if c.has(1) {
-		root, err := moduleRoot()
+		root, err := benchproc.ModuleRoot("replbench")
 		if err != nil {
 			return err
 		}
@@ -118,18 +118,6 @@ func (r *report) prepare(args []string) error {
 		r.Settings.FillSeconds = time.Since(t0).Seconds()
 	}
 	return nil
-}
-
-func moduleRoot() (string, error) {
-	b, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	p := string(bytes.TrimSpace(b))
-	if p == "" || p == os.DevNull {
-		return "", errors.New("run replbench from inside the tributary module (go run ./bench/replbench)")
-	}
-	return filepath.Dir(p), nil
 }
 
 // treeVersion names the commit tributary is built from, with "+dirty" if
