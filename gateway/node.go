@@ -107,60 +107,48 @@ func (n *Node) Start() error {
 	if err != nil {
 		return err
 	}
+	// What is started is undone, in reverse, if a later step fails.
+	undo := []func(){func() { sp.Close() }}
+	fail := func(err error) error {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+		return err
+	}
 	httpLn, err := net.Listen("tcp", n.cfg.HTTP.Listen)
 	if err != nil {
-		sp.Close()
-		return fmt.Errorf("http.listen %s: %w", n.cfg.HTTP.Listen, err)
+		return fail(fmt.Errorf("http.listen %s: %w", n.cfg.HTTP.Listen, err))
 	}
+	undo = append(undo, func() { httpLn.Close() })
 	grpcLn, err := net.Listen("tcp", n.cfg.GRPC.Listen)
 	if err != nil {
-		httpLn.Close()
-		sp.Close()
-		return fmt.Errorf("grpc.listen %s: %w", n.cfg.GRPC.Listen, err)
+		return fail(fmt.Errorf("grpc.listen %s: %w", n.cfg.GRPC.Listen, err))
 	}
+	undo = append(undo, func() { grpcLn.Close() })
 	repl, err := n.startReplication(sp)
 	if err != nil {
-		httpLn.Close()
-		grpcLn.Close()
-		sp.Close()
-		return err
+		return fail(err)
+	}
+	if repl != nil {
+		// stop ends the gRPC server; the listener it never served is
+		// closed here.
+		undo = append(undo, func() { repl.stop(context.Background()); repl.ln.Close() })
 	}
 	// The forwarder starts before ingest: its cursors must protect the
 	// first record taken in.
-	fwd, err := n.startForwarder(sp)
-	if err != nil {
-		if repl != nil {
-			repl.stop(context.Background())
-		}
-		httpLn.Close()
-		grpcLn.Close()
-		sp.Close()
-		return fmt.Errorf("upstream: %w", err)
+	if n.fwd, err = n.startForwarder(sp); err != nil {
+		return fail(fmt.Errorf("upstream: %w", err))
 	}
-	n.fwd = fwd
+	undo = append(undo, func() { _ = n.stopForwarder(); n.fwd = nil })
 	// The pipelines start before ingest too, for the same reason, and
 	// after the forwarder, which forwards what they derive.
 	if n.agg, err = n.startAggregator(sp); err != nil {
-		_ = n.stopForwarder()
-		if repl != nil {
-			repl.stop(context.Background())
-		}
-		httpLn.Close()
-		grpcLn.Close()
-		sp.Close()
-		return fmt.Errorf("pipelines: %w", err)
+		return fail(fmt.Errorf("pipelines: %w", err))
 	}
+	undo = append(undo, func() { _ = n.stopAggregator(); n.agg = nil })
 	broker, err := n.startMQTT(sp)
 	if err != nil {
-		_ = n.stopAggregator()
-		_ = n.stopForwarder()
-		if repl != nil {
-			repl.stop(context.Background())
-		}
-		httpLn.Close()
-		grpcLn.Close()
-		sp.Close()
-		return fmt.Errorf("mqtt: %w", err)
+		return fail(fmt.Errorf("mqtt: %w", err))
 	}
 	n.ready.set("spool", nil)
 	n.lnMu.Lock()
