@@ -442,8 +442,9 @@ func (ks *kafkaSession) produce(ctx context.Context, batch []kwrite) error {
 	var order []string
 	for _, kw := range batch {
 		w := kw.w
+		wh := ks.headers(w)
 		for i := range w.recs {
-			ks.cl.Produce(ctx, ks.record(w, i), promise)
+			ks.cl.Produce(ctx, ks.record(w, wh, i), promise)
 		}
 		if w.gap != nil {
 			key := fmt.Sprintf("%s/gap/%s/%s/%d/%020d", ks.site, w.epoch, w.stream, w.partition, w.from)
@@ -471,21 +472,30 @@ func (ks *kafkaSession) produce(ctx context.Context, batch []kwrite) error {
 }
 
 // record is w.recs[i] as a Kafka record: its key, value, time and headers,
-// and the headers that say where the edge stored it.
-func (ks *kafkaSession) record(w *write, i int) *kgo.Record {
+// and the headers that say where the edge stored it (those shared by the
+// write's records are made once, in wh).
+func (ks *kafkaSession) record(w *write, wh *writeHeaders, i int) *kgo.Record {
 	r := &w.recs[i]
 	hs := make([]kgo.RecordHeader, 0, len(r.Headers)+5)
 	for _, h := range r.Headers {
 		hs = append(hs, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 	}
 	hs = append(hs,
-		kgo.RecordHeader{Key: HeaderSite, Value: []byte(ks.site)},
-		kgo.RecordHeader{Key: HeaderEpoch, Value: []byte(w.epoch)},
-		kgo.RecordHeader{Key: HeaderStream, Value: []byte(w.stream)},
-		kgo.RecordHeader{Key: HeaderPartition, Value: strconv.AppendUint(nil, uint64(w.partition), 10)},
+		kgo.RecordHeader{Key: HeaderSite, Value: wh.site},
+		kgo.RecordHeader{Key: HeaderEpoch, Value: wh.epoch},
+		kgo.RecordHeader{Key: HeaderStream, Value: wh.stream},
+		kgo.RecordHeader{Key: HeaderPartition, Value: wh.partition},
 		kgo.RecordHeader{Key: HeaderOffset, Value: strconv.AppendUint(nil, w.from+uint64(i), 10)},
 	)
 	return &kgo.Record{Topic: w.target, Key: r.Key, Value: r.Value, Timestamp: r.Time, Headers: hs}
+}
+
+// writeHeaders are the header values every record of one write shares.
+type writeHeaders struct{ site, epoch, stream, partition []byte }
+
+func (ks *kafkaSession) headers(w *write) *writeHeaders {
+	return &writeHeaders{site: []byte(ks.site), epoch: []byte(w.epoch), stream: []byte(w.stream),
+		partition: strconv.AppendUint(nil, uint64(w.partition), 10)}
 }
 
 // kafkaErr marks a fencing error as errFenced. Kafka being too slow is

@@ -132,9 +132,10 @@ func (ss *spoolSession) commit(ctx context.Context, w *write, done func(error)) 
 func (ss *spoolSession) records(t *spool.Txn, w *write) {
 	groups := make(map[int][]spool.Record)
 	var hk []byte
+	site := []byte(ss.site) // shared by the write's records: the spool only reads it
 	for i := range w.recs {
 		r := w.recs[i]
-		r.Headers = append(r.Headers[:len(r.Headers):len(r.Headers)], spool.Header{Key: HeaderSite, Value: []byte(ss.site)})
+		r.Headers = append(r.Headers[:len(r.Headers):len(r.Headers)], spool.Header{Key: HeaderSite, Value: site})
 		hk = append(append(append(hk[:0], ss.site...), 0), r.Key...)
 		p := spool.Partition(hk, w.hubParts)
 		groups[p] = append(groups[p], r)
