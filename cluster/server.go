@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -12,6 +14,13 @@ import (
 
 	tributaryv1 "github.com/tributary-io/tributary/api/tributary/v1"
 )
+
+// maxOfferedPartitions bounds the partitions one Hello may offer: each
+// costs a checkpoint read and a resume entry.
+const maxOfferedPartitions = 16384
+
+// streamRE is a stream name, as the spool allows it.
+var streamRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,128}$`)
 
 // helloTimeout bounds the wait for a new stream's Hello.
 const helloTimeout = 10 * time.Second
@@ -201,8 +210,18 @@ func (s *Server) open(ctx context.Context, cred credential, h *tributaryv1.Hello
 		parts int
 	}
 	targets := map[string]target{}
+	total := 0
 	for _, o := range h.GetStreams() {
 		name := o.GetStream()
+		switch _, dup := targets[name]; {
+		case !streamRE.MatchString(name):
+			return nil, nil, status.Errorf(codes.InvalidArgument, "hello: stream %q: want 1 to 128 of a-z, A-Z, 0-9, '.', '_', '-'", name)
+		case dup || slices.ContainsFunc(welcome.Refused, func(r *tributaryv1.StreamRefusal) bool { return r.GetStream() == name }):
+			return nil, nil, status.Errorf(codes.InvalidArgument, "hello: stream %q offered twice", name)
+		}
+		if total += int(o.GetPartitions()); total > maxOfferedPartitions {
+			return nil, nil, status.Errorf(codes.InvalidArgument, "hello: more than %d partitions offered in all", maxOfferedPartitions)
+		}
 		tname := s.opts.hubStream(site, name)
 		if !cred.mayWrite(s.opts.Tokens, name) {
 			welcome.Refused = append(welcome.Refused, &tributaryv1.StreamRefusal{Stream: name, Reason: "the site's token does not allow this stream"})

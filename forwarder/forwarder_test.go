@@ -365,3 +365,21 @@ func TestHubEndsStreamMidSend(t *testing.T) {
 		t.Fatalf("last error %q; want the hub's reason", st.LastError)
 	}
 }
+
+// A Hello with a bad stream name, a stream twice, or more partitions than
+// a hub takes is refused, before anything is read or stored.
+func TestHubRefusesBadHellos(t *testing.T) {
+	ca := testcert.NewCA(t, "sites")
+	h := startHub(t, ca, hubConfig{})
+	for _, tc := range []struct {
+		offers map[string]uint32
+		want   string
+	}{
+		{map[string]uint32{"../x": 1}, "want 1 to 128"},
+		{map[string]uint32{hubStream: 1024, "alarms": 1024, "a1": 1024, "a2": 1024, "a3": 1024, "a4": 1024, "a5": 1024, "a6": 1024,
+			"a7": 1024, "a8": 1024, "a9": 1024, "b1": 1024, "b2": 1024, "b3": 1024, "b4": 1024, "b5": 1024, "b6": 1024}, "more than 16384 partitions"},
+	} {
+		_, _, err := openRaw(t, h, "site-a", "site-a", "", tc.offers)
+		wantCode(t, err, codes.InvalidArgument, tc.want)
+	}
+}
