@@ -5,9 +5,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/tributary-io/tributary/internal/testproc"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -107,20 +107,7 @@ func TestCrashAggregator(t *testing.T) {
 // runCrashCycle starts a child on dir and kills it after it ran for d.
 func runCrashCycle(t *testing.T, dir string, cycle int, d time.Duration) {
 	t.Helper()
-	argv := []string{os.Args[0], "-test.run=^$"}
-	if wrapper := os.Getenv("TRIBUTARY_TEST_EXEC"); wrapper != "" {
-		argv = append([]string{wrapper}, argv...)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdout := testproc.Start(t, crashChildEnv+"="+dir)
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil || strings.TrimSpace(line) != "running" {
 		_ = cmd.Process.Kill()

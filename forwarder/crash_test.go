@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tributary-io/tributary/internal/testproc"
 	"maps"
 	"math/rand/v2"
 	"net"
@@ -387,20 +388,7 @@ type crashProc struct {
 // the ack lines it prints. It returns once the child is serving.
 func startCrashProc(t *testing.T, mode, dir, addr string, led *crashLedger) *crashProc {
 	t.Helper()
-	argv := []string{os.Args[0], "-test.run=^$"}
-	if wrapper := os.Getenv("TRIBUTARY_TEST_EXEC"); wrapper != "" {
-		argv = append([]string{wrapper}, argv...)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), crashModeEnv+"="+mode, crashDirEnv+"="+dir, crashAddrEnv+"="+addr)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdout := testproc.Start(t, crashModeEnv+"="+mode, crashDirEnv+"="+dir, crashAddrEnv+"="+addr)
 	c := &crashProc{t: t, cmd: cmd, read: make(chan struct{}), started: make(chan string, 1)}
 	go c.readLines(stdout, led)
 	select {

@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
+	"github.com/tributary-io/tributary/internal/testproc"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,22 +121,7 @@ func TestCrashIngest(t *testing.T) {
 // what was sent and acknowledged. It returns the number of PUBACKs.
 func runIngestCrashCycle(t *testing.T, dir string, cycle int, led *crashLedger) int {
 	t.Helper()
-	// Under `go test -exec qemu-…-static` the test binary cannot start
-	// itself; TRIBUTARY_TEST_EXEC names the same wrapper for the child.
-	argv := []string{os.Args[0], "-test.run=^$"}
-	if wrapper := os.Getenv("TRIBUTARY_TEST_EXEC"); wrapper != "" {
-		argv = append([]string{wrapper}, argv...)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdout := testproc.Start(t, crashChildEnv+"="+dir)
 	var killOnce sync.Once
 	killed := make(chan struct{})
 	// A paho Publish racing paho's handling of the lost connection can

@@ -5,10 +5,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/tributary-io/tributary/internal/testproc"
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,22 +105,7 @@ func TestCrashRecovery(t *testing.T) {
 // what it acknowledged.
 func runCrashChild(t *testing.T, dir string, d time.Duration) []acked {
 	t.Helper()
-	// Under `go test -exec qemu-arm-static` the test binary cannot start
-	// itself; TRIBUTARY_TEST_EXEC names the same wrapper for the child.
-	argv := []string{os.Args[0], "-test.run=^$"}
-	if wrapper := os.Getenv("TRIBUTARY_TEST_EXEC"); wrapper != "" {
-		argv = append([]string{wrapper}, argv...)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdout := testproc.Start(t, crashChildEnv+"="+dir)
 	lines := bufio.NewScanner(stdout)
 	if !lines.Scan() || lines.Text() != "ready" {
 		t.Fatalf("child did not start: %q", lines.Text())
