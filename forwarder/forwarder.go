@@ -75,12 +75,16 @@ func New(opts Options) (*Forwarder, error) {
 		creds = credentials.NewTLS(o.TLS)
 	}
 	for _, addr := range append([]string{o.Addr}, o.Alternates...) {
-		conn, err := grpc.NewClient(addr,
+		target, dopts := addr, []grpc.DialOption{
 			grpc.WithTransportCredentials(creds),
 			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: o.KeepaliveTime, Timeout: o.KeepaliveTimeout, PermitWithoutStream: true}),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<20)),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1 << 20)),
 			grpc.WithConnectParams(grpcConnectParams(o)),
-		)
+		}
+		if o.Dialer != nil {
+			target, dopts = "passthrough:///"+addr, append(dopts, grpc.WithContextDialer(o.Dialer))
+		}
+		conn, err := grpc.NewClient(target, dopts...)
 		if err != nil {
 			_ = f.closeConns()
 			return nil, fmt.Errorf("forwarder: hub address %q: %w", addr, err)

@@ -24,9 +24,11 @@
 package forwarder
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +52,10 @@ type Options struct {
 	// the central store, e.g. Kafka): after a session to one fails without
 	// progress, the next is tried, in turn.
 	Alternates []string
+	// Dialer, if set, makes the connections instead of TCP: Addr is then
+	// only a name (for Status and logs). An edge that writes straight to
+	// Kafka dials the hub service it runs in its own process.
+	Dialer func(ctx context.Context, addr string) (net.Conn, error)
 	// TLS, if set, is used for the connection (with a client certificate
 	// for mTLS); nil means plaintext.
 	TLS *tls.Config

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,25 +33,28 @@ type Node struct {
 	ready   readiness
 	started time.Time // guarded by lnMu
 
-	httpSrv  *http.Server
-	grpcSrv  *grpc.Server
-	lnMu     sync.Mutex // guards httpLn and grpcLn, set by Start
-	httpLn   net.Listener
-	grpcLn   net.Listener
-	health   *health.Server
-	spool    *spool.Spool         // set by Start
-	mqtt     *ingest.Broker       // set by Start when the config has an MQTT listener
-	api      *ingest.API          // the HTTP/gRPC ingest API; nil on a hub
-	repl     *replication         // a hub's replication service; set by Start when configured
-	fwd      *forwarder.Forwarder // an edge's forwarder; set by Start when configured
-	fwdStop  context.CancelFunc
-	fwdDone  chan struct{}
-	agg      *aggregator.Aggregator // the edge's pipelines; set by Start when configured
-	aggDone  chan error             // Run's result
-	requests *prometheus.CounterVec // tributary_http_requests_total
-	serveErr chan error             // one send per listener whose Serve failed
-	wg       sync.WaitGroup
-	stopping atomic.Bool
+	httpSrv *http.Server
+	grpcSrv *grpc.Server
+	lnMu    sync.Mutex // guards httpLn and grpcLn, set by Start
+	httpLn  net.Listener
+	grpcLn  net.Listener
+	health  *health.Server
+	spool   *spool.Spool         // set by Start
+	mqtt    *ingest.Broker       // set by Start when the config has an MQTT listener
+	api     *ingest.API          // the HTTP/gRPC ingest API; nil on a hub
+	repl    *replication         // a hub's replication service; set by Start when configured
+	fwd     *forwarder.Forwarder // an edge's forwarder; set by Start when configured
+	fwdStop context.CancelFunc
+	fwdDone chan struct{}
+	// kafkaWriter serves the forwarder in process when it writes
+	// straight to Kafka (upstream.kafka); set by startForwarder.
+	kafkaWriter *kafkaWriter
+	agg         *aggregator.Aggregator // the edge's pipelines; set by Start when configured
+	aggDone     chan error             // Run's result
+	requests    *prometheus.CounterVec // tributary_http_requests_total
+	serveErr    chan error             // one send per listener whose Serve failed
+	wg          sync.WaitGroup
+	stopping    atomic.Bool
 	// stopCtx ends when Shutdown begins, so that long-polling reads answer
 	// at once instead of holding up the drain.
 	stopCtx   context.Context
@@ -169,8 +173,16 @@ func (n *Node) Start() error {
 	n.log.Info("node started", "site", n.cfg.Site, "data_dir", n.cfg.DataDir, "spool_epoch", sp.Epoch(), "streams", len(n.cfg.Streams),
 		"http", n.HTTPAddr().String(), "grpc", n.GRPCAddr().String(), "mqtt", n.MQTTAddr(),
 		"mqtt_tls", n.MQTTListenerAddr(ingest.ListenerTLS), "mqtt_ws", n.MQTTListenerAddr(ingest.ListenerWS),
-		"replication", n.ReplicationAddr(), "upstream", n.cfg.Upstream.Hub)
+		"replication", n.ReplicationAddr(), "upstream", n.upstreamName())
 	return nil
+}
+
+// upstreamName says where an edge forwards to, for the log.
+func (n *Node) upstreamName() string {
+	if k := n.cfg.Upstream.Kafka.Brokers; len(k) > 0 {
+		return "kafka " + strings.Join(k, ",")
+	}
+	return n.cfg.Upstream.Hub
 }
 
 // serve runs fn in a goroutine owned by the node; an error other than a

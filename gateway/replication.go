@@ -19,6 +19,7 @@ import (
 	"github.com/tributary-io/tributary/forwarder"
 	"github.com/tributary-io/tributary/gateway/config"
 	"github.com/tributary-io/tributary/internal/buildinfo"
+	"github.com/tributary-io/tributary/internal/memconn"
 	"github.com/tributary-io/tributary/internal/tokens"
 	"github.com/tributary-io/tributary/spool"
 )
@@ -159,36 +160,46 @@ func (n *Node) ReplicationAddr() net.Addr {
 	return n.repl.ln.Addr()
 }
 
-// startForwarder starts forwarding on an edge node whose config names a hub.
+// startForwarder starts forwarding on an edge node whose config names a hub
+// or Kafka.
 func (n *Node) startForwarder(sp *spool.Spool) (*forwarder.Forwarder, error) {
 	u := n.cfg.Upstream
-	if n.cfg.Role != config.RoleEdge || u.Hub == "" {
+	direct := len(u.Kafka.Brokers) > 0
+	if n.cfg.Role != config.RoleEdge || (u.Hub == "" && !direct) {
 		return nil, nil
 	}
-	tlsCfg, err := u.TLSConfig()
-	if err != nil {
-		return nil, fmt.Errorf("upstream.tls: %w", err)
-	}
-	tok, err := u.Token()
-	if err != nil {
-		return nil, fmt.Errorf("upstream.token_file: %w", err)
-	}
-	f, err := forwarder.New(forwarder.Options{
+	fo := forwarder.Options{
 		Spool:          sp,
 		Site:           n.cfg.Site,
 		Version:        buildinfo.Get().Version,
 		Addr:           u.Hub,
 		Alternates:     u.Alternates,
-		TLS:            tlsCfg,
-		Token:          tok,
 		Streams:        u.Streams,
 		BytesPerSecond: int64(u.Bandwidth),
 		Window:         u.Window,
 		Heartbeat:      u.Heartbeat.Std(),
 		Registerer:     n.reg,
 		Logger:         n.log.With("component", "forwarder"),
-	})
+	}
+	if direct {
+		w, err := n.startKafkaWriter()
+		if err != nil {
+			return nil, fmt.Errorf("kafka: %w", err)
+		}
+		n.kafkaWriter = w
+		fo.Addr, fo.Dialer = "kafka", w.ln.Dial
+	} else {
+		var err error
+		if fo.TLS, err = u.TLSConfig(); err != nil {
+			return nil, fmt.Errorf("upstream.tls: %w", err)
+		}
+		if fo.Token, err = u.Token(); err != nil {
+			return nil, fmt.Errorf("upstream.token_file: %w", err)
+		}
+	}
+	f, err := forwarder.New(fo)
 	if err != nil {
+		n.stopKafkaWriter()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -209,7 +220,65 @@ func (n *Node) stopForwarder() error {
 	}
 	n.fwdStop()
 	<-n.fwdDone
-	return n.fwd.Close()
+	err := n.fwd.Close()
+	n.stopKafkaWriter()
+	return err
+}
+
+// kafkaWriter is the hub's replication service with its Kafka sink, run
+// inside an edge node that writes straight to Kafka (upstream.kafka). The
+// forwarder reaches it over an in-process connection, so records, topics,
+// headers, checkpoints and fencing are exactly a Kafka hub's, and a site
+// may move between a hub and Kafka directly.
+type kafkaWriter struct {
+	srv  *cluster.Server
+	gs   *grpc.Server
+	ln   *memconn.Listener
+	done chan struct{}
+}
+
+func (n *Node) startKafkaWriter() (*kafkaWriter, error) {
+	k := n.cfg.Upstream.Kafka
+	ko, err := kafkaOptions(k)
+	if err != nil {
+		return nil, fmt.Errorf("upstream.kafka: %w", err)
+	}
+	srv, err := cluster.New(cluster.Options{
+		Kafka:          ko,
+		StreamName:     k.Topic,
+		AllowAnonymous: true, // the one peer is this node's forwarder
+		MaxTxnBytes:    int(n.cfg.Spool.MaxBatchBytes),
+		Registerer:     n.reg,
+		Logger:         n.log.With("component", "kafka"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	w := &kafkaWriter{
+		srv:  srv,
+		gs:   grpc.NewServer(grpc.MaxRecvMsgSize(int(n.cfg.Spool.MaxBatchBytes) + 1<<20)),
+		ln:   memconn.Listen(),
+		done: make(chan struct{}),
+	}
+	tributaryv1.RegisterReplicationServiceServer(w.gs, srv)
+	go func() {
+		defer close(w.done)
+		_ = w.gs.Serve(w.ln) // returns when stopped
+	}()
+	return w, nil
+}
+
+// stopKafkaWriter stops the in-process Kafka writer, if there is one; the
+// forwarder has stopped, so no session waits on it.
+func (n *Node) stopKafkaWriter() {
+	w := n.kafkaWriter
+	if w == nil {
+		return
+	}
+	n.kafkaWriter = nil
+	w.srv.Close()
+	w.gs.Stop()
+	<-w.done
 }
 
 // siteService serves SiteService from the hub's replication server.

@@ -142,27 +142,117 @@ func TestEdgeForwardsToKafkaHub(t *testing.T) {
 	hub := startNode(t, hubCfg)
 	const n = 200
 	forwardAndCatchUp(t, hub, n)
+	newExactlyOnceConsumer(t, kc.ListenAddrs(), "telemetry").await(t, n)
+}
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...), kgo.ConsumeTopics("telemetry"),
+// An edge with upstream.kafka writes straight to Kafka through the hub's
+// Kafka writer, run in its own process. Here the site first forwards
+// through a Kafka hub, then moves to writing straight to Kafka, keeping
+// its data directory: the second writer resumes from the checkpoints the
+// first committed, so a consumer at read_committed sees every record
+// once, with the same headers.
+func TestEdgeWritesStraightToKafka(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	hubCfg := hubConfig(t)
+	hubCfg.Replication.Sink = config.SinkKafka
+	hubCfg.Replication.Kafka.Brokers = kc.ListenAddrs()
+	hubCfg.Replication.Kafka.CreateTopics = true
+	hub := startNode(t, hubCfg)
+
+	cfg := testConfig(t)
+	cfg.MQTT.AllowAnonymous = true
+	cfg.MQTT.Routes = []config.Route{{Topic: "sensors/{site}/{device}/{metric}", Stream: "telemetry", Key: "{device}", Format: "json"}}
+	viaHub := cfg
+	viaHub.Upstream.Hub = hub.ReplicationAddr().String()
+	viaHub.Upstream.Plaintext = true
+	edge, err := gateway.New(viaHub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := edge.Start(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 150
+	publishSeq(t, edge, 0, n)
+	consumer := newExactlyOnceConsumer(t, kc.ListenAddrs(), "telemetry")
+	consumer.await(t, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := edge.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	direct := cfg
+	direct.Upstream.Kafka.Brokers = kc.ListenAddrs()
+	direct.Upstream.Kafka.CreateTopics = true
+	edge = startNode(t, direct)
+	publishSeq(t, edge, n, n)
+	consumer.await(t, 2*n)
+	// Nothing more comes: the direct writer did not send the first n again.
+	consumer.await(t, 2*n)
+}
+
+// publishSeq publishes n records {"seq":from..from+n-1} to an edge node
+// over MQTT at QoS 1.
+func publishSeq(t *testing.T, edge *gateway.Node, from, n int) {
+	t.Helper()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + edge.MQTTAddr()).SetClientID("meter-1").SetAutoReconnect(false))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(100)
+	for i := from; i < from+n; i++ {
+		if tok := c.Publish("sensors/plant-01/meter-1/voltage", 1, false, fmt.Sprintf(`{"seq":%d}`, i)); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+}
+
+// exactlyOnceConsumer reads a topic at read_committed and fails the test
+// on a record seen twice or without the site header.
+type exactlyOnceConsumer struct {
+	cl   *kgo.Client
+	seen map[string]bool
+}
+
+func newExactlyOnceConsumer(t *testing.T, brokers []string, topic string) *exactlyOnceConsumer {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	seen := map[string]bool{}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for len(seen) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("kafka holds %d of %d records", len(seen), n)
+	t.Cleanup(cl.Close)
+	return &exactlyOnceConsumer{cl: cl, seen: map[string]bool{}}
+}
+
+// await reads until n distinct records were seen, then for another half
+// second, so that a duplicate arriving late is caught too.
+func (c *exactlyOnceConsumer) await(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var quiet time.Time
+	for {
+		if len(c.seen) >= n && quiet.IsZero() {
+			quiet = time.Now().Add(500 * time.Millisecond)
 		}
+		until := deadline
+		if !quiet.IsZero() {
+			until = quiet
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), until)
+		fs := c.cl.PollFetches(ctx)
+		cancel()
 		fs.EachRecord(func(r *kgo.Record) {
 			v := string(r.Value)
-			if seen[v] {
+			if c.seen[v] {
 				t.Fatalf("record %s twice in kafka", v)
 			}
-			seen[v] = true
+			c.seen[v] = true
 			site := ""
 			for _, h := range r.Headers {
 				if h.Key == "tributary.site" {
@@ -173,5 +263,14 @@ func TestEdgeForwardsToKafkaHub(t *testing.T) {
 				t.Fatalf("record %s lacks the site header: %v", v, r.Headers)
 			}
 		})
+		switch {
+		case !quiet.IsZero() && time.Now().After(quiet):
+			if len(c.seen) != n {
+				t.Fatalf("kafka holds %d distinct records, want %d", len(c.seen), n)
+			}
+			return
+		case quiet.IsZero() && time.Now().After(deadline):
+			t.Fatalf("kafka holds %d of %d records", len(c.seen), n)
+		}
 	}
 }

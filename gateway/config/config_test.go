@@ -88,12 +88,16 @@ var badConfigs = map[string]string{
 	"empty.bad.yaml":            `empty.bad.yaml:1: the file holds no settings; want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout, mqtt, upstream, replication, spool, streams, pipelines`,
 	"hub-with-site.bad.yaml":    `hub-with-site.bad.yaml:2: site: not allowed for a hub; remove it (a hub serves many sites)`,
 	"list-document.bad.yaml":    `list-document.bad.yaml:1: want a mapping with keys role, site, data_dir, http, grpc, shutdown_timeout, mqtt, upstream, replication, spool, streams, pipelines; got a list`,
-	"kafka.bad.yaml": `kafka.bad.yaml:4: replication.kafka.brokers: at least one broker (host:port) is required with sink kafka
+	"kafka.bad.yaml": `kafka.bad.yaml:4: replication.kafka.brokers: at least one broker (host:port) is required
 kafka.bad.yaml:5: replication.kafka.topic: must contain {stream} (and may contain {site}), e.g. "{stream}" or "{site}-{stream}"; got "{site}"
 kafka.bad.yaml:6: replication.kafka.checkpoint_topic: "check points" is not a Kafka topic name (1 to 249 of a-z, A-Z, 0-9, '.', '_', '-')
 kafka.bad.yaml:7: replication.kafka.compression: must be one of: none, gzip, snappy, lz4, zstd; got "brotli"
 kafka.bad.yaml:8: replication.kafka.sasl.password_file: required with sasl
 kafka.bad.yaml:9: replication.kafka.sasl.mechanism: must be one of: plain, scram-sha-256, scram-sha-512; got "gssapi"`,
+	"upstream-kafka.bad.yaml": `upstream-kafka.bad.yaml:5: upstream.kafka: upstream.hub and upstream.kafka exclude each other: forward to a hub or straight to Kafka; remove one`,
+	"upstream-kafka-values.bad.yaml": `upstream-kafka-values.bad.yaml:5: upstream.kafka: alternates, plaintext, tls and token_file are for a hub; Kafka takes kafka.tls and kafka.sasl
+upstream-kafka-values.bad.yaml:6: upstream.kafka.brokers[0]: want host:port such as 127.0.0.1:8080, or :8080 for all interfaces; got "kafka"
+upstream-kafka-values.bad.yaml:7: upstream.kafka.compression: must be one of: none, gzip, snappy, lz4, zstd; got "brotli"`,
 	"sink.bad.yaml":           `sink.bad.yaml:3: replication.sink: must be spool or kafka; got "s3"`,
 	"listen-no-port.bad.yaml": `listen-no-port.bad.yaml:4: http.listen: want host:port such as 127.0.0.1:8080, or :8080 for all interfaces; got "localhost"`,
 	"missing-value.bad.yaml":  `missing-value.bad.yaml:3: shutdown_timeout: missing value; write one, or delete the key to use the default`,

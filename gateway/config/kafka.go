@@ -17,7 +17,8 @@ const (
 	SinkKafka = "kafka"
 )
 
-// Kafka configures the hub's Kafka sink (replication.sink: kafka).
+// Kafka configures a Kafka writer: a hub's sink (replication.sink: kafka)
+// or an edge's upstream (upstream.kafka).
 type Kafka struct {
 	// Brokers are seed brokers, host:port. Required.
 	Brokers []string `yaml:"brokers"`
@@ -70,9 +71,12 @@ var (
 	kafkaMechanisms   = []string{"plain", "scram-sha-256", "scram-sha-512"}
 )
 
-func defaultKafka() Kafka {
+// defaultKafka is a Kafka section at its defaults. The transactional id
+// prefix is the same for hubs and edges: a site's producer has one id
+// whichever of them writes for it, so each fences the other.
+func defaultKafka(clientID string) Kafka {
 	return Kafka{
-		ClientID:              "tributary-hub",
+		ClientID:              clientID,
 		Topic:                 "{stream}",
 		CheckpointTopic:       "tributary-checkpoints",
 		TransactionalIDPrefix: "tributary-hub-",
@@ -128,46 +132,51 @@ func (v *validator) kafka(r Replication) {
 		v.add("replication.sink", "must be spool or kafka; got %q", r.Sink)
 		return
 	}
-	k := r.Kafka
+	v.kafkaClient("replication.kafka", r.Kafka)
+}
+
+// kafkaClient checks a Kafka section (replication.kafka of a hub, or
+// upstream.kafka of an edge) found at key path at.
+func (v *validator) kafkaClient(at string, k Kafka) {
 	if len(k.Brokers) == 0 {
-		v.add("replication.kafka.brokers", "at least one broker (host:port) is required with sink kafka")
+		v.add(at+".brokers", "at least one broker (host:port) is required")
 	}
 	for i, b := range k.Brokers {
-		v.listen(fmt.Sprintf("replication.kafka.brokers[%d]", i), b)
+		v.listen(fmt.Sprintf("%s.brokers[%d]", at, i), b)
 	}
 	if err := cluster.CheckStreamName(k.Topic); err != nil {
-		v.add("replication.kafka.topic", "%v; got %q", err, k.Topic)
+		v.add(at+".topic", "%v; got %q", err, k.Topic)
 	}
 	if err := cluster.CheckTopicName(k.CheckpointTopic); err != nil {
-		v.add("replication.kafka.checkpoint_topic", "%v", err)
+		v.add(at+".checkpoint_topic", "%v", err)
 	}
 	if k.TransactionalIDPrefix == "" {
-		v.add("replication.kafka.transactional_id_prefix", "must not be empty (e.g. tributary-hub-)")
+		v.add(at+".transactional_id_prefix", "must not be empty (e.g. tributary-hub-)")
 	}
-	v.intRange("replication.kafka.partitions", k.Partitions, 0, 100000)
-	v.intRange("replication.kafka.replication_factor", k.ReplicationFactor, 0, 32767)
+	v.intRange(at+".partitions", k.Partitions, 0, 100000)
+	v.intRange(at+".replication_factor", k.ReplicationFactor, 0, 32767)
 	if !slices.Contains(kafkaCompressions, k.Compression) {
-		v.add("replication.kafka.compression", "must be one of: %s; got %q", strings.Join(kafkaCompressions, ", "), k.Compression)
+		v.add(at+".compression", "must be one of: %s; got %q", strings.Join(kafkaCompressions, ", "), k.Compression)
 	}
-	v.duration("replication.kafka.timeout", k.Timeout, Duration(time.Second), Duration(10*time.Minute))
+	v.duration(at+".timeout", k.Timeout, Duration(time.Second), Duration(10*time.Minute))
 	if (k.TLS.CertFile == "") != (k.TLS.KeyFile == "") {
-		v.add("replication.kafka.tls", "cert_file and key_file go together")
+		v.add(at+".tls", "cert_file and key_file go together")
 	} else if _, err := k.TLSConfig(); err != nil {
-		v.add("replication.kafka.tls", "%v", err)
+		v.add(at+".tls", "%v", err)
 	}
 	s := k.SASL
 	if s == (KafkaSASL{}) {
 		return
 	}
 	if !slices.Contains(kafkaMechanisms, s.Mechanism) {
-		v.add("replication.kafka.sasl.mechanism", "must be one of: %s; got %q", strings.Join(kafkaMechanisms, ", "), s.Mechanism)
+		v.add(at+".sasl.mechanism", "must be one of: %s; got %q", strings.Join(kafkaMechanisms, ", "), s.Mechanism)
 	}
 	if s.Username == "" {
-		v.add("replication.kafka.sasl.username", "required with sasl")
+		v.add(at+".sasl.username", "required with sasl")
 	}
 	if s.PasswordFile == "" {
-		v.add("replication.kafka.sasl.password_file", "required with sasl")
+		v.add(at+".sasl.password_file", "required with sasl")
 	} else if _, err := s.Password(); err != nil {
-		v.add("replication.kafka.sasl.password_file", "%v", err)
+		v.add(at+".sasl.password_file", "%v", err)
 	}
 }

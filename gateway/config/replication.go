@@ -13,8 +13,15 @@ import (
 
 // Upstream is where an edge node forwards its streams. Edge nodes only.
 type Upstream struct {
-	// Hub is the hub's replication address, host:port; "" forwards nothing.
+	// Hub is the hub's replication address, host:port. With neither hub
+	// nor kafka.brokers the node forwards nothing.
 	Hub string `yaml:"hub"`
+	// Kafka, with brokers set, writes the streams straight to Kafka instead
+	// of to a hub (for a site with a private link to the cluster): the
+	// node runs the hub's Kafka writer itself, with the same topics,
+	// headers, checkpoints and transactional id, so a site can move between
+	// a hub and Kafka directly without loss or duplicates.
+	Kafka Kafka `yaml:"kafka"`
 	// Alternates are more addresses of the same hub tier, tried in turn
 	// when a session to the current one fails.
 	Alternates []string `yaml:"alternates"`
@@ -152,11 +159,26 @@ func (v *validator) upstream(c *Config) {
 		if u.Hub != "" {
 			v.add("upstream.hub", "not allowed for a hub (edge nodes forward to hubs); remove it")
 		}
+		if len(u.Kafka.Brokers) > 0 {
+			v.add("upstream.kafka", "not allowed for a hub (a hub writes to Kafka with replication.sink: kafka); remove it")
+		}
 		return
 	}
 	v.intRange("upstream.window", u.Window, 1, 1024)
 	v.duration("upstream.heartbeat", u.Heartbeat, Duration(100*time.Millisecond), Duration(time.Minute))
 	v.size("upstream.bandwidth", u.Bandwidth, 0, 10*GiB)
+	if u.Kafka.Brokers != nil {
+		if u.Hub != "" {
+			v.add("upstream.kafka", "upstream.hub and upstream.kafka exclude each other: forward to a hub or straight to Kafka; remove one")
+			return
+		}
+		v.kafkaClient("upstream.kafka", u.Kafka)
+		if len(u.Alternates) > 0 || u.Plaintext || u.TLS != (UpstreamTLS{}) || u.TokenFile != "" {
+			v.add("upstream.kafka", "alternates, plaintext, tls and token_file are for a hub; Kafka takes kafka.tls and kafka.sasl")
+		}
+		v.upstreamStreams(c)
+		return
+	}
 	if u.Hub == "" {
 		return
 	}
@@ -164,15 +186,7 @@ func (v *validator) upstream(c *Config) {
 	for i, a := range u.Alternates {
 		v.listen(fmt.Sprintf("upstream.alternates[%d]", i), a)
 	}
-	names := map[string]bool{}
-	for _, s := range c.Streams {
-		names[s.Name] = true
-	}
-	for i, s := range u.Streams {
-		if !names[s] {
-			v.add(fmt.Sprintf("upstream.streams[%d]", i), "stream %q is not in streams", s)
-		}
-	}
+	v.upstreamStreams(c)
 	if u.Plaintext && (u.TLS != UpstreamTLS{}) {
 		v.add("upstream.plaintext", "plaintext and upstream.tls exclude each other; remove one")
 	}
@@ -183,6 +197,19 @@ func (v *validator) upstream(c *Config) {
 	}
 	if _, err := u.Token(); err != nil {
 		v.add("upstream.token_file", "%v", err)
+	}
+}
+
+// upstreamStreams checks that upstream.streams names streams of the node.
+func (v *validator) upstreamStreams(c *Config) {
+	names := map[string]bool{}
+	for _, s := range c.Streams {
+		names[s.Name] = true
+	}
+	for i, s := range c.Upstream.Streams {
+		if !names[s] {
+			v.add(fmt.Sprintf("upstream.streams[%d]", i), "stream %q is not in streams", s)
+		}
 	}
 }
 
