@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -80,8 +81,10 @@ func (k *KafkaOptions) withDefaults() {
 //
 // All of a site's keys go to one partition (a hash of the site), so a
 // session reads its site's checkpoints from that partition alone. The hub
-// keeps no state: the registry ListSites reports is the sites this hub
-// has served since it started, as it saw them.
+// keeps no state: the registry ListSites reports comes from tailing the
+// checkpoint topic at read_committed (see tail), so every hub reports
+// every site, whichever hub serves it, including those served before the
+// hub started.
 type kafkaSink struct {
 	ko    KafkaOptions
 	log   *slog.Logger
@@ -89,10 +92,13 @@ type kafkaSink struct {
 	maxTx int
 	admin *kgo.Client
 	adm   *kadm.Client
+	stop  context.CancelFunc
+	tails chan struct{} // closed when tail returns
 
 	mu     sync.Mutex
-	ckpts  map[string]uint64 // ckptKey → next, as this hub last committed or read it
-	topics map[string]int    // topic → partitions, once seen
+	ckpts  map[string]uint64     // ckptKey → next: the highest committed, read or tailed
+	reg    map[string]siteRecord // site → its record as last tailed
+	topics map[string]int        // topic → partitions, once seen
 }
 
 func newKafkaSink(o Options) (*kafkaSink, error) {
@@ -109,10 +115,79 @@ func newKafkaSink(o Options) (*kafkaSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: kafka client: %w", err)
 	}
-	return &kafkaSink{
+	tailer, err := kgo.NewClient(append(ko.Client[:len(ko.Client):len(ko.Client)],
+		kgo.ConsumeTopics(ko.CheckpointTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	)...)
+	if err != nil {
+		admin.Close()
+		return nil, fmt.Errorf("cluster: kafka client: %w", err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	k := &kafkaSink{
 		ko: ko, log: o.Logger, pipe: o.Pipeline, maxTx: o.MaxTxnBytes, admin: admin, adm: kadm.NewClient(admin),
-		ckpts: map[string]uint64{}, topics: map[string]int{},
-	}, nil
+		stop: stop, tails: make(chan struct{}),
+		ckpts: map[string]uint64{}, reg: map[string]siteRecord{}, topics: map[string]int{},
+	}
+	go k.tail(ctx, tailer)
+	return k, nil
+}
+
+// tail follows the checkpoint topic, from its start, at read_committed,
+// keeping the site records and checkpoints for ListSites. The topic is
+// compacted, so what it holds is bounded by the sites' partitions and
+// gaps; only site records and checkpoints are kept in memory. A topic
+// that does not exist yet is waited for.
+func (k *kafkaSink) tail(ctx context.Context, cl *kgo.Client) {
+	defer close(k.tails)
+	defer cl.Close()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		for _, fe := range fs.Errors() {
+			k.log.Debug("checkpoint topic fetch", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+		}
+		k.mu.Lock()
+		fs.EachRecord(k.apply)
+		k.mu.Unlock()
+	}
+}
+
+// apply takes one record of the checkpoint topic into the registry; k.mu
+// is held. Checkpoints and gap counts only grow, so the larger value wins
+// whichever arrives first: a hub's own commit, or the tail.
+func (k *kafkaSink) apply(r *kgo.Record) {
+	site, rest, ok := strings.Cut(string(r.Key), "/")
+	if !ok || !siteIDRE.MatchString(site) {
+		return
+	}
+	switch {
+	case rest == "site":
+		var rec siteRecord
+		if err := json.Unmarshal(r.Value, &rec); err != nil {
+			k.log.Warn("checkpoint topic: bad site record", "key", string(r.Key), "err", err)
+			return
+		}
+		rec.GapRecords = max(rec.GapRecords, k.reg[site].GapRecords)
+		k.reg[site] = rec
+	case strings.HasPrefix(rest, "ckpt/") && len(r.Value) == 8:
+		// ckpt/EPOCH/STREAM/PART: the stream and partition hold no "/".
+		rest = strings.TrimPrefix(rest, "ckpt/")
+		i := strings.LastIndexByte(rest, '/')
+		j := strings.LastIndexByte(rest[:max(i, 0)], '/')
+		if j <= 0 {
+			return
+		}
+		p, err := strconv.ParseUint(rest[i+1:], 10, 32)
+		if err != nil {
+			return
+		}
+		key := ckptKey(site, rest[:j], rest[j+1:i], uint32(p))
+		k.ckpts[key] = max(k.ckpts[key], binary.BigEndian.Uint64(r.Value))
+	}
 }
 
 // CheckTopicName checks that t is a legal Kafka topic name.
@@ -123,10 +198,26 @@ func CheckTopicName(t string) error {
 	return nil
 }
 
-func (k *kafkaSink) close() { k.admin.Close() }
+func (k *kafkaSink) close() {
+	k.stop()
+	<-k.tails
+	k.admin.Close()
+}
 
-// sites is empty: a Kafka hub starts with no state; see kafkaSink.
-func (k *kafkaSink) sites(context.Context) (map[string]siteRecord, error) { return nil, nil }
+// sites returns the site records tailed so far: none at start, since a
+// Kafka hub starts with no state; ListSites asks again (liveSites).
+func (k *kafkaSink) sites(context.Context) (map[string]siteRecord, error) { return k.liveSites(), nil }
+
+// liveSites returns a copy of the tailed site records.
+func (k *kafkaSink) liveSites() map[string]siteRecord {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := make(map[string]siteRecord, len(k.reg))
+	for n, r := range k.reg {
+		out[n] = r
+	}
+	return out
+}
 
 func (k *kafkaSink) checkpoint(site, epoch, stream string, p uint32) (uint64, error) {
 	k.mu.Lock()
@@ -219,7 +310,7 @@ func (k *kafkaSink) open(ctx context.Context, site string, rec siteRecord) (sink
 		return nil, err
 	}
 	ks.generation = uint64(fence.Offset) + 1
-	if ks.ckpts, err = k.read(ctx, site, fence.Partition, fence.Offset); err != nil {
+	if ks.ckpts, ks.gaps, err = k.read(ctx, site, fence.Partition, fence.Offset); err != nil {
 		cl.Close()
 		return nil, err
 	}
@@ -228,8 +319,9 @@ func (k *kafkaSink) open(ctx context.Context, site string, rec siteRecord) (sink
 }
 
 // read returns the site's checkpoints from partition p of the checkpoint
-// topic, reading at read_committed from the start through offset upto.
-func (k *kafkaSink) read(ctx context.Context, site string, p int32, upto int64) (map[string]uint64, error) {
+// topic, reading at read_committed from the start through offset upto
+// (the fence), and the largest gap count of the site records before it.
+func (k *kafkaSink) read(ctx context.Context, site string, p int32, upto int64) (map[string]uint64, uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, k.ko.Timeout)
 	defer cancel()
 	cl, err := kgo.NewClient(append(k.ko.Client[:len(k.ko.Client):len(k.ko.Client)],
@@ -237,29 +329,38 @@ func (k *kafkaSink) read(ctx context.Context, site string, p int32, upto int64) 
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	)...)
 	if err != nil {
-		return nil, fmt.Errorf("kafka client: %w", err)
+		return nil, 0, fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
 	prefix := site + "/ckpt/"
 	out := map[string]uint64{}
+	var gaps uint64
 	for seen := int64(-1); seen < upto; {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("read checkpoints of site %s from %s: %w", site, k.ko.CheckpointTopic, err)
+			return nil, 0, fmt.Errorf("read checkpoints of site %s from %s: %w", site, k.ko.CheckpointTopic, err)
 		}
 		for _, fe := range fs.Errors() {
 			k.log.Debug("checkpoint fetch", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			seen = max(seen, r.Offset)
-			rest, ok := strings.CutPrefix(string(r.Key), prefix)
+			key := string(r.Key)
+			if key == site+"/site" && r.Offset < upto {
+				var rec siteRecord
+				if json.Unmarshal(r.Value, &rec) == nil {
+					gaps = max(gaps, rec.GapRecords)
+				}
+				return
+			}
+			rest, ok := strings.CutPrefix(key, prefix)
 			if !ok || len(r.Value) != 8 {
 				return
 			}
 			out[rest] = binary.BigEndian.Uint64(r.Value)
 		})
 	}
-	return out, nil
+	return out, gaps, nil
 }
 
 // partitioner puts a site's checkpoint records in one partition (chosen by
@@ -295,6 +396,7 @@ type kafkaSession struct {
 	site       string
 	generation uint64
 	ckpts      map[string]uint64 // read at open; owned by the receive loop
+	gaps       uint64            // the site's gap count as stored before open
 	queue      chan kwrite
 	quit       chan struct{}
 	done       chan struct{}
@@ -308,11 +410,14 @@ type kwrite struct {
 
 func (ks *kafkaSession) gen() uint64 { return ks.generation }
 
+func (ks *kafkaSession) priorGaps() uint64 { return ks.gaps }
+
 func (ks *kafkaSession) resume(_ context.Context, epoch, stream string, p uint32) (uint64, bool, error) {
 	rest := epoch + "/" + stream + "/" + strconv.FormatUint(uint64(p), 10)
 	next, ok := ks.ckpts[rest]
+	key := ckptKey(ks.site, epoch, stream, p)
 	ks.k.mu.Lock()
-	ks.k.ckpts[ckptKey(ks.site, epoch, stream, p)] = next
+	ks.k.ckpts[key] = max(ks.k.ckpts[key], next)
 	ks.k.mu.Unlock()
 	return next, ok, nil
 }
@@ -390,7 +495,8 @@ func (ks *kafkaSession) committed(batch []kwrite) {
 	ks.k.mu.Lock()
 	defer ks.k.mu.Unlock()
 	for _, kw := range batch {
-		ks.k.ckpts[ckptKey(ks.site, kw.w.epoch, kw.w.stream, kw.w.partition)] = kw.w.next
+		key := ckptKey(ks.site, kw.w.epoch, kw.w.stream, kw.w.partition)
+		ks.k.ckpts[key] = max(ks.k.ckpts[key], kw.w.next)
 	}
 }
 

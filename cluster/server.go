@@ -258,6 +258,7 @@ func (s *Server) open(ctx context.Context, cred credential, h *tributaryv1.Hello
 		return nil, nil, status.Errorf(codes.Unavailable, "open session: %v", err)
 	}
 	sess.w = w
+	rec.GapRecords = max(rec.GapRecords, w.priorGaps())
 	sess.gapRecords = rec.GapRecords
 	// Read the checkpoints only now: the sink has fenced the older sessions.
 	for _, o := range offers {

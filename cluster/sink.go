@@ -33,6 +33,10 @@ type sink interface {
 type sinkSession interface {
 	// gen is the session's generation, for logs and the Welcome.
 	gen() uint64
+	// priorGaps is the site's gap count as the store held it when the
+	// session opened, where that can be more than the hub knew (another
+	// hub served the site before).
+	priorGaps() uint64
 	// resume returns the checkpoint of (epoch, stream, p) and whether one is
 	// stored.
 	resume(ctx context.Context, epoch, stream string, p uint32) (uint64, bool, error)

@@ -27,6 +27,9 @@ func (s *Server) ListSites(context.Context, *tributaryv1.ListSitesRequest) (*tri
 		headsTime time.Time
 		heads     map[partKey]*tributaryv1.PartitionHead
 	}
+	if ls, ok := s.sink.(interface{ liveSites() map[string]siteRecord }); ok {
+		s.mergeSites(ls.liveSites())
+	}
 	s.mu.Lock()
 	snaps := make([]snap, 0, len(s.sites))
 	for name, st := range s.sites {
@@ -74,4 +77,23 @@ func (s *Server) ListSites(context.Context, *tributaryv1.ListSitesRequest) (*tri
 		out.Sites = append(out.Sites, site)
 	}
 	return out, nil
+}
+
+// mergeSites takes site records the store holds into the registry: sites
+// another hub serves (or served), and their newer records. A site with a
+// session on this hub keeps the record this hub holds, which is newer.
+func (s *Server) mergeSites(recs map[string]siteRecord) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, rec := range recs {
+		st := s.sites[name]
+		if st == nil {
+			s.sites[name] = &siteState{heads: map[partKey]*tributaryv1.PartitionHead{}, rec: rec}
+			continue
+		}
+		if st.session == nil {
+			rec.GapRecords = max(rec.GapRecords, st.rec.GapRecords)
+			st.rec = rec
+		}
+	}
 }

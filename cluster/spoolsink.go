@@ -104,7 +104,12 @@ type spoolSession struct {
 }
 
 func (ss *spoolSession) gen() uint64 { return ss.mark.gen }
-func (ss *spoolSession) close()      {}
+
+// priorGaps is 0: the hub's own site record, loaded from its spool, holds
+// the count.
+func (ss *spoolSession) priorGaps() uint64 { return 0 }
+
+func (ss *spoolSession) close() {}
 
 // resume reads the checkpoint only after open: a commit the fenced session
 // had queued has landed or failed by the time the fence committed.
