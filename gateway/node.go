@@ -104,15 +104,19 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 // Start prepares the data directory, binds both listeners and starts serving.
 // It returns once the node accepts connections; the node reports ready then.
 func (n *Node) Start() error {
-	if err := prepareDataDir(n.cfg.DataDir); err != nil {
-		return err
-	}
-	sp, err := n.openSpool()
-	if err != nil {
-		return err
-	}
 	// What is started is undone, in reverse, if a later step fails.
-	undo := []func(){func() { sp.Close() }}
+	var undo []func()
+	var sp *spool.Spool
+	if !n.stateless() {
+		if err := prepareDataDir(n.cfg.DataDir); err != nil {
+			return err
+		}
+		var err error
+		if sp, err = n.openSpool(); err != nil {
+			return err
+		}
+		undo = append(undo, func() { sp.Close() })
+	}
 	fail := func(err error) error {
 		for i := len(undo) - 1; i >= 0; i-- {
 			undo[i]()
@@ -170,11 +174,23 @@ func (n *Node) Start() error {
 	if n.api != nil && !n.cfg.HTTP.AllowAnonymous && n.cfg.HTTP.TokensFile == "" {
 		n.log.Warn("ingest over HTTP and gRPC refuses every request: set http.tokens_file, or http.allow_anonymous")
 	}
-	n.log.Info("node started", "site", n.cfg.Site, "data_dir", n.cfg.DataDir, "spool_epoch", sp.Epoch(), "streams", len(n.cfg.Streams),
+	where := []any{"data_dir", n.cfg.DataDir, "streams", len(n.cfg.Streams)}
+	if sp != nil {
+		where = append(where, "spool_epoch", sp.Epoch())
+	} else {
+		where = []any{"kafka", strings.Join(n.cfg.Replication.Kafka.Brokers, ",")}
+	}
+	n.log.Info("node started", append([]any{"site", n.cfg.Site}, append(where,
 		"http", n.HTTPAddr().String(), "grpc", n.GRPCAddr().String(), "mqtt", n.MQTTAddr(),
 		"mqtt_tls", n.MQTTListenerAddr(ingest.ListenerTLS), "mqtt_ws", n.MQTTListenerAddr(ingest.ListenerWS),
-		"replication", n.ReplicationAddr(), "upstream", n.upstreamName())
+		"replication", n.ReplicationAddr(), "upstream", n.upstreamName())...)...)
 	return nil
+}
+
+// stateless says the node keeps nothing on disk: a hub whose sink is Kafka
+// has neither a data directory nor a spool, and its streams are Kafka's.
+func (n *Node) stateless() bool {
+	return n.cfg.Role == config.RoleHub && n.cfg.Replication.Sink == config.SinkKafka
 }
 
 // upstreamName says where an edge forwards to, for the log.

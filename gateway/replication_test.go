@@ -3,15 +3,23 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	tributaryv1 "github.com/tributary-io/tributary/api/tributary/v1"
 
 	"github.com/tributary-io/tributary/gateway"
 	"github.com/tributary-io/tributary/gateway/config"
@@ -143,6 +151,15 @@ func TestEdgeForwardsToKafkaHub(t *testing.T) {
 	const n = 200
 	forwardAndCatchUp(t, hub, n)
 	newExactlyOnceConsumer(t, kc.ListenAddrs(), "telemetry").await(t, n)
+
+	// The hub kept nothing on disk, and says where the streams are.
+	if _, err := os.Stat(hubCfg.DataDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a Kafka hub made its data_dir: %v", err)
+	}
+	_, err = tributaryv1.NewStreamServiceClient(dial(t, hub)).ListStreams(context.Background(), &tributaryv1.ListStreamsRequest{})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "Kafka") {
+		t.Fatalf("ListStreams on a Kafka hub: %v, want FailedPrecondition naming Kafka", err)
+	}
 }
 
 // An edge with upstream.kafka writes straight to Kafka through the hub's

@@ -37,6 +37,9 @@ type streamService struct {
 func (s *streamService) spool() (*spool.Spool, error) {
 	s.n.lnMu.Lock()
 	defer s.n.lnMu.Unlock()
+	if s.n.stateless() {
+		return nil, status.Error(codes.FailedPrecondition, "this hub keeps no streams: it writes what sites send to Kafka (replication.sink: kafka); read the topics with a Kafka client at read_committed")
+	}
 	if s.n.spool == nil {
 		return nil, status.Error(codes.Unavailable, "the node has not started")
 	}

@@ -32,7 +32,9 @@ func (c *Config) validate(inFile func(path string) bool) []FieldError {
 	var v validator
 	v.role(c.Role)
 	v.site(c.Role, c.Site)
-	if c.DataDir == "" {
+	// A hub whose sink is Kafka keeps no state: it ignores data_dir and
+	// streams (they can stay, so that one file serves both sinks).
+	if c.DataDir == "" && (c.Role != RoleHub || c.Replication.Sink != SinkKafka) {
 		v.add("data_dir", "must not be empty; it is the directory where the node keeps its data")
 	}
 	httpOK := v.listen("http.listen", c.HTTP.Listen)
