@@ -48,6 +48,11 @@ type KafkaOptions struct {
 	// defaults.
 	Partitions        int32
 	ReplicationFactor int16
+	// OneSite is for an edge that writes its own records straight to
+	// Kafka: the writer does not tail the checkpoint topic for the site
+	// registry (that would fetch every site's checkpoints over the site's
+	// link), so ListSites lists only the sites it served.
+	OneSite bool
 	// Timeout bounds one transaction (records are retried within it) and
 	// the read of checkpoints; when it passes the session ends UNAVAILABLE
 	// and the edge, still holding its records, connects again. Default 30s.
@@ -115,20 +120,25 @@ func newKafkaSink(o Options) (*kafkaSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: kafka client: %w", err)
 	}
+	ctx, stop := context.WithCancel(context.Background())
+	k := &kafkaSink{
+		ko: ko, log: o.Logger, pipe: o.Pipeline, maxTx: o.MaxTxnBytes, admin: admin, adm: kadm.NewClient(admin),
+		stop: stop, tails: make(chan struct{}),
+		ckpts: map[string]uint64{}, reg: map[string]siteRecord{}, topics: map[string]int{},
+	}
+	if ko.OneSite {
+		close(k.tails)
+		return k, nil
+	}
 	tailer, err := kgo.NewClient(append(ko.Client[:len(ko.Client):len(ko.Client)],
 		kgo.ConsumeTopics(ko.CheckpointTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	)...)
 	if err != nil {
+		stop()
 		admin.Close()
 		return nil, fmt.Errorf("cluster: kafka client: %w", err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	k := &kafkaSink{
-		ko: ko, log: o.Logger, pipe: o.Pipeline, maxTx: o.MaxTxnBytes, admin: admin, adm: kadm.NewClient(admin),
-		stop: stop, tails: make(chan struct{}),
-		ckpts: map[string]uint64{}, reg: map[string]siteRecord{}, topics: map[string]int{},
 	}
 	go k.tail(ctx, tailer)
 	return k, nil

@@ -243,6 +243,7 @@ func (n *Node) startKafkaWriter() (*kafkaWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upstream.kafka: %w", err)
 	}
+	ko.OneSite = true
 	srv, err := cluster.New(cluster.Options{
 		Kafka:          ko,
 		StreamName:     k.Topic,
