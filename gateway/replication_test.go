@@ -138,16 +138,7 @@ func forwardAndCatchUp(t *testing.T, hub *gateway.Node, n int) {
 // A hub with sink kafka writes what the edge forwards into Kafka: a
 // consumer at read_committed sees each record once, with the site header.
 func TestEdgeForwardsToKafkaHub(t *testing.T) {
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kc.Close()
-	hubCfg := hubConfig(t)
-	hubCfg.Replication.Sink = config.SinkKafka
-	hubCfg.Replication.Kafka.Brokers = kc.ListenAddrs()
-	hubCfg.Replication.Kafka.CreateTopics = true
-	hub := startNode(t, hubCfg)
+	kc, hubCfg, hub := startKafkaHubNode(t)
 	const n = 200
 	forwardAndCatchUp(t, hub, n)
 	newExactlyOnceConsumer(t, kc.ListenAddrs(), "telemetry").await(t, n)
@@ -156,10 +147,25 @@ func TestEdgeForwardsToKafkaHub(t *testing.T) {
 	if _, err := os.Stat(hubCfg.DataDir); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("a Kafka hub made its data_dir: %v", err)
 	}
-	_, err = tributaryv1.NewStreamServiceClient(dial(t, hub)).ListStreams(context.Background(), &tributaryv1.ListStreamsRequest{})
+	_, err := tributaryv1.NewStreamServiceClient(dial(t, hub)).ListStreams(context.Background(), &tributaryv1.ListStreamsRequest{})
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "Kafka") {
 		t.Fatalf("ListStreams on a Kafka hub: %v, want FailedPrecondition naming Kafka", err)
 	}
+}
+
+// startKafkaHubNode starts a kfake cluster and a hub node whose sink it is.
+func startKafkaHubNode(t *testing.T) (*kfake.Cluster, config.Config, *gateway.Node) {
+	t.Helper()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	hubCfg := hubConfig(t)
+	hubCfg.Replication.Sink = config.SinkKafka
+	hubCfg.Replication.Kafka.Brokers = kc.ListenAddrs()
+	hubCfg.Replication.Kafka.CreateTopics = true
+	return kc, hubCfg, startNode(t, hubCfg)
 }
 
 // An edge with upstream.kafka writes straight to Kafka through the hub's
@@ -169,16 +175,7 @@ func TestEdgeForwardsToKafkaHub(t *testing.T) {
 // first committed, so a consumer at read_committed sees every record
 // once, with the same headers.
 func TestEdgeWritesStraightToKafka(t *testing.T) {
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kc.Close()
-	hubCfg := hubConfig(t)
-	hubCfg.Replication.Sink = config.SinkKafka
-	hubCfg.Replication.Kafka.Brokers = kc.ListenAddrs()
-	hubCfg.Replication.Kafka.CreateTopics = true
-	hub := startNode(t, hubCfg)
+	kc, _, hub := startKafkaHubNode(t)
 
 	cfg := testConfig(t)
 	cfg.MQTT.AllowAnonymous = true
