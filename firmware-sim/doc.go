@@ -34,10 +34,11 @@
 // for QoS 1) as ranges of sequence numbers, and of the sequence numbers a
 // device published more than once (after a connection loss, firmware sends
 // again what it never saw acknowledged: MQTT QoS 1 is at-least-once, so the
-// broker may hold both copies). The verifier reads the hub's streams and
-// reports, per device, what the ledger says was acknowledged but is
-// missing, what is stored more than once although the device sent it once,
-// and what is out of order.
+// broker may hold both copies). The verifier reads the hub's streams
+// (Verify), or the Kafka topics a hub with a Kafka sink writes
+// (VerifyKafka), and reports, per device, what the ledger says was
+// acknowledged but is missing, what is stored more than once although the
+// device sent it once, and what is out of order.
 //
 // # Caveats
 //

@@ -17,7 +17,9 @@ import (
 )
 
 // HeaderSite is the record header a hub adds to every record it receives
-// from a site: the site's id.
+// from a site: the site's id. A hub writing into Kafka adds it to the
+// Kafka record's headers too (the name repeats the hub's own constant:
+// this package imports none of the product's).
 const HeaderSite = "tributary.site"
 
 // Errors Verify returns for what the caller asked, as opposed to a failure
@@ -33,6 +35,8 @@ var (
 // VerifyOptions tune Verify. The zero value reads every stream once.
 type VerifyOptions struct {
 	// Streams to read. Nil or empty: every stream ListStreams returns.
+	// With VerifyKafka: the topics (default: all but the checkpoint topic
+	// and internal ones).
 	Streams []string
 	// Site: only records whose "tributary.site" header equals it count.
 	// Empty: the ledger's site; when that is empty too, every site counts.
@@ -48,17 +52,18 @@ type VerifyOptions struct {
 	Until time.Duration
 	// Quiet, with Until: stop early once the hub has not grown for this
 	// long and the hub reports no replication lag for the site (or cannot
-	// report it: an edge node, or a hub without SiteService). 0: 5s;
+	// report it: an edge node, a hub without SiteService, Kafka). 0: 5s;
 	// negative: never stop early.
 	Quiet time.Duration
 	// Poll is the pause between reads with Until. 0: 500ms.
 	Poll time.Duration
 	// PageRecords is the max_records of each Read. 0: 10000, the most a
-	// node returns.
+	// node returns. Not for VerifyKafka: a fetch takes up to 4 MiB.
 	PageRecords uint32
 	// Parallel is how many partitions are read at once. 0: 4.
 	Parallel int
-	// CallTimeout bounds each gRPC call. 0: 30s.
+	// CallTimeout bounds each gRPC call (each Kafka request, and a wait
+	// for a Kafka leader). 0: 30s.
 	CallTimeout time.Duration
 }
 
@@ -116,31 +121,46 @@ func Verify(ctx context.Context, conn grpc.ClientConnInterface, ledger *Ledger, 
 	if err != nil {
 		return nil, err
 	}
-	v := &verifier{
+	t := newTally(ledger, o)
+	src := &apiSource{
 		o:      o,
 		client: tributaryv1.NewStreamServiceClient(conn),
 		sites:  tributaryv1.NewSiteServiceClient(conn),
-		t:      newTally(ledger, o),
+		t:      t,
 	}
-	return v.run(ctx)
+	return run(ctx, o, t, src, sourceAPI)
 }
 
-// verifier is one run of Verify.
-type verifier struct {
-	o      VerifyOptions
-	client tributaryv1.StreamServiceClient
-	sites  tributaryv1.SiteServiceClient
-	t      *tally
+// source is where a verification reads: a node's read API (apiSource) or
+// Kafka topics (kafkaSource). Both hand what they read to the same tally.
+type source interface {
+	// pass reads every chosen partition from where the last pass stopped
+	// to where it ends now, into the tally, and returns how many records
+	// it read.
+	pass(ctx context.Context) (int, error)
+	// site is what the source knows of the site's losses and lag.
+	site(ctx context.Context) siteState
 }
 
-func (v *verifier) run(ctx context.Context) (*Report, error) {
+// Where the records are, in the words of the report: Report.Source.
+const (
+	sourceAPI   = ""
+	sourceKafka = "kafka"
+)
+
+// run reads src in passes, as VerifyOptions.Until asks, and reports.
+func run(ctx context.Context, o VerifyOptions, t *tally, src source, kind string) (*Report, error) {
+	where, store := "at the hub", "the hub"
+	if kind == sourceKafka {
+		where, store = "in Kafka", "Kafka"
+	}
 	start := time.Now()
-	deadline := start.Add(v.o.Until)
+	deadline := start.Add(o.Until)
 	lastGrowth := start
 	passes, why := 0, ""
 	var site siteState
 	for {
-		grew, err := v.pass(ctx)
+		grew, err := src.pass(ctx)
 		passes++
 		if err != nil {
 			return nil, err
@@ -149,17 +169,17 @@ func (v *verifier) run(ctx context.Context) (*Report, error) {
 		if grew > 0 {
 			lastGrowth = now
 		}
-		site = v.site(ctx)
+		site = src.site(ctx)
 		switch {
-		case v.o.Until == 0:
+		case o.Until == 0:
 			why = "read once"
-		case v.t.complete():
-			why = "every acknowledged message is at the hub"
+		case t.complete():
+			why = "every acknowledged message is " + where
 		case !now.Before(deadline):
-			why = fmt.Sprintf("waited %v (--until) for the missing messages", v.o.Until)
-		case v.o.Quiet > 0 && now.Sub(lastGrowth) >= v.o.Quiet && (!site.known || site.lag == 0):
-			why = fmt.Sprintf("the hub stopped growing for %v", v.o.Quiet)
-			if site.known {
+			why = fmt.Sprintf("waited %v (--until) for the missing messages", o.Until)
+		case o.Quiet > 0 && now.Sub(lastGrowth) >= o.Quiet && (!site.lagKnown || site.lag == 0):
+			why = fmt.Sprintf("%s stopped growing for %v", store, o.Quiet)
+			if site.lagKnown {
 				why += " and has no replication lag for the site"
 			}
 		}
@@ -169,10 +189,11 @@ func (v *verifier) run(ctx context.Context) (*Report, error) {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(min(v.o.Poll, time.Until(deadline))):
+		case <-time.After(min(o.Poll, time.Until(deadline))):
 		}
 	}
-	r := v.t.report()
+	r := t.report()
+	r.Source = kind
 	r.Passes, r.Elapsed, r.Stopped = passes, time.Since(start), why
 	if site.known {
 		r.SiteGapRecords, r.SiteLagRecords = site.gaps, site.lag
@@ -181,16 +202,26 @@ func (v *verifier) run(ctx context.Context) (*Report, error) {
 	return r, nil
 }
 
-// siteState is what the hub's SiteService says of the site.
+// apiSource reads a node's streams over its gRPC API (StreamService), and
+// asks its SiteService about the site.
+type apiSource struct {
+	o      VerifyOptions
+	client tributaryv1.StreamServiceClient
+	sites  tributaryv1.SiteServiceClient
+	t      *tally
+}
+
+// siteState is what the source knows of the site: the records its edge
+// lost (gaps) and, when lagKnown, the replication lag. Zero: nothing.
 type siteState struct {
-	known     bool
-	lag, gaps uint64
+	known, lagKnown bool
+	lag, gaps       uint64
 }
 
 // site asks the node about the ledger's site. A node without SiteService
 // (an edge node) or without the site answers nothing: that is not an
 // error, the report just cannot say.
-func (v *verifier) site(ctx context.Context) siteState {
+func (v *apiSource) site(ctx context.Context) siteState {
 	if v.o.Site == "" {
 		return siteState{}
 	}
@@ -204,7 +235,7 @@ func (v *verifier) site(ctx context.Context) siteState {
 		if s.GetSite() != v.o.Site {
 			continue
 		}
-		st := siteState{known: true, gaps: s.GetGapRecords()}
+		st := siteState{known: true, lagKnown: true, gaps: s.GetGapRecords()}
 		for _, p := range s.GetPartitions() {
 			st.lag += p.GetLagRecords()
 		}
@@ -213,13 +244,21 @@ func (v *verifier) site(ctx context.Context) siteState {
 	return siteState{}
 }
 
-// pass reads every chosen partition from where the last pass stopped to
-// where it ends now, and returns how many records it read.
-func (v *verifier) pass(ctx context.Context) (int, error) {
+func (v *apiSource) pass(ctx context.Context) (int, error) {
 	parts, err := v.partitions(ctx)
 	if err != nil {
 		return 0, err
 	}
+	jobs := make([]func(context.Context) (int, error), len(parts))
+	for i, p := range parts {
+		jobs[i] = func(ctx context.Context) (int, error) { return v.readPartition(ctx, p) }
+	}
+	return parallel(ctx, v.o.Parallel, jobs)
+}
+
+// parallel runs jobs, at most limit at once, and returns the sum of what
+// they return. The first error stops the others.
+func parallel(ctx context.Context, limit int, jobs []func(context.Context) (int, error)) (int, error) {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -228,8 +267,8 @@ func (v *verifier) pass(ctx context.Context) (int, error) {
 		first error
 		total int
 	)
-	sem := make(chan struct{}, v.o.Parallel)
-	for _, p := range parts {
+	sem := make(chan struct{}, limit)
+	for _, job := range jobs {
 		wg.Go(func() {
 			select {
 			case sem <- struct{}{}:
@@ -237,13 +276,13 @@ func (v *verifier) pass(ctx context.Context) (int, error) {
 				return
 			}
 			defer func() { <-sem }()
-			n, err := v.readPartition(rctx, p)
+			n, err := job(rctx)
 			mu.Lock()
 			defer mu.Unlock()
 			total += n
 			if err != nil && first == nil {
 				first = err
-				cancel() // the other partitions stop too
+				cancel() // the other jobs stop too
 			}
 		})
 	}
@@ -264,7 +303,7 @@ type partRead struct {
 }
 
 // partitions lists the partitions to read in this pass.
-func (v *verifier) partitions(ctx context.Context) ([]partRead, error) {
+func (v *apiSource) partitions(ctx context.Context) ([]partRead, error) {
 	cctx, cancel := context.WithTimeout(ctx, v.o.CallTimeout)
 	defer cancel()
 	resp, err := v.client.ListStreams(cctx, &tributaryv1.ListStreamsRequest{})
@@ -298,7 +337,7 @@ func (v *verifier) partitions(ctx context.Context) ([]partRead, error) {
 
 // readPartition reads p from where the last pass stopped to p.end, in
 // pages, and hands each page to the tally.
-func (v *verifier) readPartition(ctx context.Context, p partRead) (int, error) {
+func (v *apiSource) readPartition(ctx context.Context, p partRead) (int, error) {
 	from, started := v.t.position(p.stream, p.partition)
 	if started && from >= p.end {
 		return 0, nil
@@ -344,27 +383,34 @@ const (
 )
 
 // parse classifies a page's records; it runs outside the tally's lock.
-func (v *verifier) parse(recs []*tributaryv1.StoredRecord) []parsed {
+func (v *apiSource) parse(recs []*tributaryv1.StoredRecord) []parsed {
 	out := make([]parsed, len(recs))
 	for i, r := range recs {
-		out[i].offset = r.GetOffset()
 		site, labelled := r.GetHeaders()[HeaderSite]
-		switch {
-		case !labelled && !v.o.IncludeUnlabelled:
-			out[i].kind = kindUnlabelled
-			continue
-		case labelled && v.o.Site != "" && site != v.o.Site:
-			out[i].kind = kindOtherSite
-			continue
-		}
-		d, seq, err := ParseIdentity(r.GetValue())
-		if err != nil {
-			out[i].kind = kindForeign
-			continue
-		}
-		out[i].device, out[i].seq = d, seq
+		out[i] = classify(v.o, r.GetOffset(), site, labelled, r.GetValue())
 	}
 	return out
+}
+
+// classify is one record as the tally needs it: site is its
+// "tributary.site" header, if labelled.
+func classify(o VerifyOptions, offset uint64, site string, labelled bool, value []byte) parsed {
+	p := parsed{offset: offset}
+	switch {
+	case !labelled && !o.IncludeUnlabelled:
+		p.kind = kindUnlabelled
+		return p
+	case labelled && o.Site != "" && site != o.Site:
+		p.kind = kindOtherSite
+		return p
+	}
+	d, seq, err := ParseIdentity(value)
+	if err != nil {
+		p.kind = kindForeign
+		return p
+	}
+	p.device, p.seq = d, seq
+	return p
 }
 
 // IsUsageError reports whether err from Verify is the caller's to fix (an

@@ -23,20 +23,25 @@ import (
 // ones, and messages stored without an acknowledgement (QoS 0, or a PUBACK
 // lost with the connection).
 type Report struct {
-	Site    string   `json:"site"`
+	// Source is where the records were read: "" a node's read API
+	// (Verify), "kafka" Kafka topics (VerifyKafka).
+	Source string `json:"source,omitempty"`
+	Site   string `json:"site"`
+	// Streams are the streams read; with Kafka, the topics.
 	Streams []string `json:"streams"`
 	// Devices is how many devices the ledger holds; Acked their
 	// acknowledged messages.
 	Devices int    `json:"devices"`
 	Acked   uint64 `json:"acked"`
-	// AtHub is the simulator messages of the site read, copies included.
+	// AtHub is the simulator messages of the site read, copies included
+	// (from Kafka: those in the topics).
 	AtHub uint64 `json:"at_hub"`
 
 	Missing    uint64 `json:"missing"`
 	Duplicated uint64 `json:"duplicated"` // copies beyond the first, not explained by the ledger
 	OutOfOrder uint64 `json:"out_of_order"`
 	// SplitDevices is how many devices were found in more than one
-	// partition of a stream.
+	// partition of a stream (of a topic, in Kafka).
 	SplitDevices int `json:"split_devices"`
 
 	ResentDuplicates uint64 `json:"resent_duplicates"` // copies of messages the ledger marks resent
@@ -62,7 +67,9 @@ type Report struct {
 	Expired []ExpiredNote `json:"expired,omitempty"`
 	// From the hub's SiteService, when it knows the site (SiteKnown): the
 	// records the edge reported lost (drop_oldest gaps at the edge, never
-	// replicated) and the replication lag when reading stopped.
+	// replicated) and the replication lag when reading stopped. From
+	// Kafka: the gap records of the site in the checkpoint topic, and no
+	// lag (Kafka does not know the edge's head).
 	SiteKnown      bool   `json:"site_known"`
 	SiteGapRecords uint64 `json:"site_gap_records"`
 	SiteLagRecords uint64 `json:"site_lag_records"`
@@ -245,8 +252,12 @@ func (d DeviceReport) fails() bool {
 //	verify: 500 devices, 1,234,567 acked, 1,234,602 at the hub: 0 missing, 0 duplicated (3 resent duplicates explained by QoS 1), 0 out of order — OK
 func (r *Report) Summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "verify: %s devices, %s acked, %s at the hub: %s missing, %s duplicated",
-		group(uint64(r.Devices)), group(r.Acked), group(r.AtHub), group(r.Missing), group(r.Duplicated))
+	where := "at the hub"
+	if r.Source == sourceKafka {
+		where = "in Kafka"
+	}
+	fmt.Fprintf(&b, "verify: %s devices, %s acked, %s %s: %s missing, %s duplicated",
+		group(uint64(r.Devices)), group(r.Acked), group(r.AtHub), where, group(r.Missing), group(r.Duplicated))
 	if r.ResentDuplicates > 0 {
 		fmt.Fprintf(&b, " (%s resent %s explained by QoS 1)", group(r.ResentDuplicates), pluralize(r.ResentDuplicates, "duplicate", "duplicates"))
 	}
@@ -308,8 +319,12 @@ func (r *Report) notes() []string {
 			e.Stream, e.Partition, e.From, e.To-1))
 	}
 	if r.SiteKnown && r.SiteGapRecords > 0 {
-		out = append(out, fmt.Sprintf("the hub says site %s lost %s records at the edge (drop_oldest on a full disk) before they were replicated; "+
-			"they explain missing messages, which still count as missing", r.Site, group(r.SiteGapRecords)))
+		who := "the hub says"
+		if r.Source == sourceKafka {
+			who = "the checkpoint topic says"
+		}
+		out = append(out, fmt.Sprintf("%s site %s lost %s records at the edge (drop_oldest on a full disk) before they were replicated; "+
+			"they explain missing messages, which still count as missing", who, r.Site, group(r.SiteGapRecords)))
 	}
 	if r.SiteKnown && r.SiteLagRecords > 0 {
 		out = append(out, fmt.Sprintf("replication of site %s still lagged %s records when reading stopped: try a longer --until",
@@ -319,8 +334,12 @@ func (r *Report) notes() []string {
 		out = append(out, fmt.Sprintf("%s records of other sites skipped", group(r.OtherSite)))
 	}
 	if r.Unlabelled > 0 {
-		out = append(out, fmt.Sprintf("%s records without a %s header skipped (an edge node's own records: --include-unlabelled counts them)",
-			group(r.Unlabelled), HeaderSite))
+		why := "an edge node's own records"
+		if r.Source == sourceKafka {
+			why = "not written by a hub"
+		}
+		out = append(out, fmt.Sprintf("%s records without a %s header skipped (%s: --include-unlabelled counts them)",
+			group(r.Unlabelled), HeaderSite, why))
 	}
 	if r.Foreign > 0 {
 		out = append(out, fmt.Sprintf("%s records of the site are not simulator messages (foreign): ignored", group(r.Foreign)))

@@ -75,24 +75,34 @@ func (t *tally) position(stream string, partition int32) (uint64, bool) {
 // addPage takes one Read answer; from is the request's from_offset (nil on
 // a partition's first read, which starts at its oldest held offset).
 func (t *tally) addPage(stream string, partition int32, from *uint64, resp *tributaryv1.ReadResponse, page []parsed) {
+	var expired []ExpiredNote
+	switch first := resp.GetFirstOffset(); {
+	case from == nil && first > 0:
+		expired = append(expired, ExpiredNote{stream, partition, 0, first})
+	case from != nil && resp.GetFromOffsetExpired() && first > *from:
+		expired = append(expired, ExpiredNote{stream, partition, *from, first})
+	}
+	var gaps []GapNote
+	for _, g := range resp.GetGaps() {
+		gaps = append(gaps, GapNote{Stream: stream, Partition: partition, From: g.GetFromOffset(), To: g.GetToOffset(),
+			Count: g.GetCount(), Reason: g.GetReason()})
+	}
+	t.add(streamPart{stream, partition}, page, resp.GetNextOffset(), expired, gaps)
+}
+
+// add takes what one read of partition k found, in offset order: its
+// records, the offset to read next, and the ranges of offsets it could not
+// read (deleted by retention, or dropped).
+func (t *tally) add(k streamPart, page []parsed, next uint64, expired []ExpiredNote, gaps []GapNote) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	k := streamPart{stream, partition}
 	p := t.parts[k]
 	if p == nil {
 		p = &partTally{}
 		t.parts[k] = p
 	}
-	switch first := resp.GetFirstOffset(); {
-	case from == nil && first > 0:
-		p.expired = append(p.expired, ExpiredNote{stream, partition, 0, first})
-	case from != nil && resp.GetFromOffsetExpired() && first > *from:
-		p.expired = append(p.expired, ExpiredNote{stream, partition, *from, first})
-	}
-	for _, g := range resp.GetGaps() {
-		p.gaps = append(p.gaps, GapNote{Stream: stream, Partition: partition, From: g.GetFromOffset(), To: g.GetToOffset(),
-			Count: g.GetCount(), Reason: g.GetReason()})
-	}
+	p.expired = append(p.expired, expired...)
+	p.gaps = append(p.gaps, gaps...)
 	for _, r := range page {
 		switch r.kind {
 		case kindOtherSite:
@@ -106,7 +116,7 @@ func (t *tally) addPage(stream string, partition int32, from *uint64, resp *trib
 			t.record(k, r)
 		}
 	}
-	p.next, p.started = resp.GetNextOffset(), true
+	p.next, p.started = next, true
 }
 
 // record counts one simulator message found at k.

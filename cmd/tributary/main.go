@@ -49,7 +49,7 @@ func commands() []command {
 		{"config", "check a config file: tributary config validate -c FILE", runConfig},
 		{"spool", "inspect a spool: tributary spool check|stat --dir DIR", runSpool},
 		{"tail", "print a stream's records from a node: tributary tail STREAM --addr HOST:PORT [--follow]", runTail},
-		{"verify", "check a hub against the simulator's ledger: tributary verify --ledger FILE --addr HUB:PORT (exit 1: problems)", runVerify},
+		{"verify", "check a hub against the simulator's ledger: tributary verify --ledger FILE --addr HUB:PORT | --kafka BROKERS (exit 1: problems)", runVerify},
 		{"passwd", "set an MQTT user's password: tributary passwd -f FILE -u USER", runPasswd},
 		{"token", "make an ingest token: tributary token new NAME [--streams a,b]", runToken},
 		{"sim", "run a simulated sensor fleet: tributary sim --broker tcp://HOST:1883 --profile P --devices N", runSim},
