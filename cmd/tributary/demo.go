@@ -13,9 +13,10 @@ import (
 	"time"
 
 	firmwaresim "github.com/tributary-io/tributary/firmware-sim"
+	"github.com/tributary-io/tributary/gateway/config"
 )
 
-const demoSynopsis = `tributary demo [--dir DIR] [--devices N] [--rate 1/s] [--profile mix] [--chaos] [--duration D]
+const demoSynopsis = `tributary demo [--dir DIR] [--devices N] [--rate 1/s] [--profile mix] [--chaos] [--duration D] [--kafka BROKERS]
 
 Starts a hub, an edge node that forwards to it, and a simulated fleet of
 devices publishing to the edge over MQTT, all in this process on localhost,
@@ -25,6 +26,12 @@ the edge's spool, the replication lag and the records at the hub. Ctrl-C (or
 that every acknowledged reading is at the hub exactly once, and prints the
 verdict. With --chaos the edge→hub link is cut and the edge restarted now and
 then, to show store-and-forward catching up.
+
+With --kafka the hub writes into that Kafka cluster (replication.sink: kafka)
+instead of keeping the data itself, in topics named for this run
+(tributary-demo-RUN-STREAM, checkpoints in tributary-demo-RUN-checkpoints):
+the devices count from 0 again each run, so a run never reads an earlier one's
+records. The verifier then reads those topics at read_committed.
 
 Exit codes: 0 the verifier found every acknowledged reading at the hub exactly
 once; 1 it did not, or something failed; 2 a usage error.`
@@ -39,6 +46,7 @@ type demoOptions struct {
 	status   time.Duration
 	seed     uint64
 	every    time.Duration // mean time between chaos events
+	kafka    []string      // --kafka: the hub's sink is Kafka at these brokers
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -53,8 +61,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (default: at Ctrl-C)")
 	fs.DurationVar(&o.status, "status", 3*time.Second, "how often to print the status line")
 	fs.Uint64Var(&o.seed, "seed", 1, "the fleet's seed: its values are reproducible")
+	brokers := fs.String("kafka", "", "the hub writes into Kafka at these comma-separated seed brokers, host:port, in topics of this run's own")
 	if err := parseFlags(fs, args); err != nil {
 		return finish(stderr, err)
+	}
+	if *brokers != "" {
+		var err error
+		if o.kafka, err = parseBrokers(*brokers); err != nil {
+			return finish(stderr, usageError{fmt.Errorf("demo: %w", err)})
+		}
 	}
 	if o.devices < 1 || o.devices > 5000 {
 		return finish(stderr, usageError{fmt.Errorf("demo: --devices %d: want 1 to 5000", o.devices)})
@@ -110,6 +125,15 @@ func demo(ctx context.Context, o demoOptions, groups []firmwaresim.DeviceGroup, 
 		return false, err
 	}
 	hubCfg := demoHubConfig(dir)
+	var kafka *demoKafka
+	if o.kafka != nil {
+		k := newDemoKafka(o.kafka, time.Now())
+		if err := k.reachable(ctx); err != nil {
+			return false, err
+		}
+		k.configure(&hubCfg)
+		kafka = &k
+	}
 	hub, err := startNode(hubCfg)
 	if err != nil {
 		return false, err
@@ -144,17 +168,7 @@ func demo(ctx context.Context, o demoOptions, groups []firmwaresim.DeviceGroup, 
 	defer view.close()
 
 	ledgerPath := filepath.Join(dir, "sim-ledger.txt")
-	fmt.Fprintf(out, `Tributary demo: a hub, an edge node (site %s) and %d simulated devices, on this machine.
-  data          %s
-  MQTT (edge)   tcp://%s   anonymous; try: mosquitto_sub -h %s -p %s -t 'sensors/#' -v
-  edge          http://%s  (/metrics, /v1/streams, POST /v1/streams/telemetry/records)   gRPC %s
-  hub           http://%s  (/metrics, /v1/sites, /v1/streams)   gRPC %s
-  look around   tributary sites --addr %s
-                tributary tail telemetry --addr %s --follow
-  ledger        %s
-%sCtrl-C stops the fleet, lets the hub catch up and checks every acknowledged reading arrived exactly once.
-`, demoSite, o.devices, dir, edgeCfg.MQTT.Listen, hostOf(edgeCfg.MQTT.Listen), portOf(edgeCfg.MQTT.Listen),
-		edgeCfg.HTTP.Listen, edgeCfg.GRPC.Listen, hub.HTTPAddr(), hub.GRPCAddr(), hub.GRPCAddr(), hub.GRPCAddr(), ledgerPath, fresh)
+	fmt.Fprint(out, demoBanner(o, kafka, dir, ledgerPath, edgeCfg, hub.HTTPAddr().String(), hub.GRPCAddr().String(), fresh))
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -213,7 +227,7 @@ loop:
 			mu.Lock()
 			s := last
 			mu.Unlock()
-			fmt.Fprintf(out, "%s  %s\n", elapsed(start), statusLine(s, view.read(runCtx), edge.isUp()))
+			fmt.Fprintf(out, "%s  %s\n", elapsed(start), statusLine(s, view.read(stopCtx), edge.isUp(), kafka != nil))
 		}
 	}
 	stop()
@@ -229,7 +243,19 @@ loop:
 	fmt.Fprintf(out, "fleet stopped: %d devices, %d sent, %d acknowledged, %d resent after a lost connection, %d unacknowledged\n",
 		sum.Devices, sum.Sent, sum.Acked, sum.Resent, sum.Unacked)
 	fmt.Fprintln(out, "waiting for the hub to catch up, then verifying…")
-	rep, err := firmwaresim.Verify(stopCtx, view.hub, ledger, firmwaresim.VerifyOptions{Until: 2 * time.Minute, Quiet: 10 * time.Second})
+	vo := firmwaresim.VerifyOptions{Until: 2 * time.Minute, Quiet: 10 * time.Second}
+	var rep *firmwaresim.Report
+	if kafka != nil {
+		// Kafka cannot tell the verifier the replication lag, and Quiet
+		// alone would end its wait while a reconnecting edge still holds
+		// records: wait for the lag the hub and the edge tell first.
+		if lag := view.waitCaughtUp(stopCtx, vo.Until); lag != 0 {
+			fmt.Fprintf(out, "the hub has not caught up within %v (lag %d records); verifying what Kafka holds\n", vo.Until, lag)
+		}
+		rep, err = kafka.verify(stopCtx, ledger, vo)
+	} else {
+		rep, err = firmwaresim.Verify(stopCtx, view.hub, ledger, vo)
+	}
 	if err != nil {
 		return false, fmt.Errorf("verify: %w", err)
 	}
@@ -237,8 +263,37 @@ loop:
 	if !rep.OK() {
 		_ = rep.WriteDetails(out, 10)
 	}
-	fmt.Fprintf(out, "data kept in %s; check again any time: tributary verify --ledger %s --addr HUB (while a hub runs on it)\n", dir, ledgerPath)
+	if kafka != nil {
+		fmt.Fprintf(out, "ledger kept in %s, records in Kafka (run %s); check again any time: %s\n", dir, kafka.run, kafka.verifyCommand(ledgerPath))
+	} else {
+		fmt.Fprintf(out, "data kept in %s; check again any time: tributary verify --ledger %s --addr HUB (while a hub runs on it)\n", dir, ledgerPath)
+	}
 	return rep.OK(), nil
+}
+
+// demoBanner is what the demo prints at the start: what runs where, and
+// commands to look around.
+func demoBanner(o demoOptions, kafka *demoKafka, dir, ledgerPath string, edgeCfg config.Config, hubHTTP, hubGRPC, fresh string) string {
+	var b strings.Builder
+	hub, hubAPI, data := "a hub", "(/metrics, /v1/sites, /v1/streams)", dir
+	if kafka != nil {
+		hub, hubAPI, data = "a hub writing into Kafka", "(/metrics, /v1/sites)", dir+"   (the edge's spool and the ledger)"
+	}
+	fmt.Fprintf(&b, `Tributary demo: %s, an edge node (site %s) and %d simulated devices, on this machine.
+  data          %s
+  MQTT (edge)   tcp://%s   anonymous; try: mosquitto_sub -h %s -p %s -t 'sensors/#' -v
+  edge          http://%s  (/metrics, /v1/streams, POST /v1/streams/telemetry/records)   gRPC %s
+  hub           http://%s  %s   gRPC %s
+`, hub, demoSite, o.devices, data, edgeCfg.MQTT.Listen, hostOf(edgeCfg.MQTT.Listen), portOf(edgeCfg.MQTT.Listen),
+		edgeCfg.HTTP.Listen, edgeCfg.GRPC.Listen, hubHTTP, hubAPI, hubGRPC)
+	if kafka != nil {
+		b.WriteString(kafka.banner(hubGRPC, ledgerPath))
+	} else {
+		fmt.Fprintf(&b, "  look around   tributary sites --addr %s\n                tributary tail telemetry --addr %s --follow\n", hubGRPC, hubGRPC)
+	}
+	fmt.Fprintf(&b, "  ledger        %s\n%sCtrl-C stops the fleet, lets the hub catch up and checks every acknowledged reading arrived exactly once.\n",
+		ledgerPath, fresh)
+	return b.String()
 }
 
 // chaos cuts the link and restarts the edge, in turn, at random moments
@@ -290,7 +345,8 @@ func chaos(ctx context.Context, o demoOptions, lnk *link, edge *edgeNode, events
 	}
 }
 
-func statusLine(s firmwaresim.Stats, f figures, edgeUp bool) string {
+// statusLine is one status line; inKafka: the hub's records are in Kafka.
+func statusLine(s firmwaresim.Stats, f figures, edgeUp, inKafka bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "devices %d/%d  acked %d (%.0f/s)", s.Connected, s.Devices, s.Acked, s.AckRate)
 	if f.edgeBytes >= 0 {
@@ -306,7 +362,11 @@ func statusLine(s firmwaresim.Stats, f figures, edgeUp bool) string {
 	default:
 		fmt.Fprintf(&b, "  lag %d records", f.lag)
 	}
-	if f.hubRecords >= 0 {
+	switch {
+	case f.hubRecords < 0:
+	case inKafka:
+		fmt.Fprintf(&b, "  in Kafka %d", f.hubRecords)
+	default:
 		fmt.Fprintf(&b, "  at hub %d", f.hubRecords)
 	}
 	return b.String()

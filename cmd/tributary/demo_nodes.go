@@ -182,6 +182,12 @@ type figures struct {
 	connected  bool
 }
 
+// read reads the figures. The hub's come from its SiteService, which
+// every hub answers, a Kafka hub too (its StreamService holds no
+// streams): the records it holds from the site are its checkpoints less
+// the records the edge lost, and the lag is the edge's heads, read from
+// the edge now, minus those checkpoints (the heads the edge's heartbeats
+// report stop while the link is down).
 func (v *demoView) read(ctx context.Context) figures {
 	f := figures{edgeBytes: -1, hubRecords: -1, lag: -1}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -196,28 +202,40 @@ func (v *demoView) read(ctx context.Context) figures {
 			}
 		}
 	}
-	if r, err := tributaryv1.NewStreamServiceClient(v.hub).ListStreams(ctx, &tributaryv1.ListStreamsRequest{}); err == nil {
-		f.hubRecords = 0
-		for _, s := range r.GetStreams() {
-			for _, p := range s.GetPartitions() {
-				f.hubRecords += int64(p.GetNextOffset() - p.GetStartOffset())
-			}
-		}
+	r, err := tributaryv1.NewSiteServiceClient(v.hub).ListSites(ctx, &tributaryv1.ListSitesRequest{})
+	if err != nil {
+		return f
 	}
-	// The lag is the edge's heads, read from the edge now, minus the hub's
-	// durable checkpoints: the heartbeats the hub keeps stop while the link
-	// is down.
-	if r, err := tributaryv1.NewSiteServiceClient(v.hub).ListSites(ctx, &tributaryv1.ListSitesRequest{}); err == nil && edgeHeads >= 0 {
-		for _, s := range r.GetSites() {
-			if s.GetSite() != demoSite {
-				continue
-			}
-			f.lag, f.connected = edgeHeads, s.GetConnected()
-			for _, p := range s.GetPartitions() {
-				f.lag -= int64(p.GetHubCheckpoint())
-			}
-			f.lag = max(f.lag, 0)
+	f.hubRecords = 0
+	for _, s := range r.GetSites() {
+		if s.GetSite() != demoSite {
+			continue
+		}
+		var ckpts int64
+		for _, p := range s.GetPartitions() {
+			ckpts += int64(p.GetHubCheckpoint())
+		}
+		f.hubRecords = max(ckpts-int64(s.GetGapRecords()), 0)
+		if edgeHeads >= 0 {
+			f.lag, f.connected = max(edgeHeads-ckpts, 0), s.GetConnected()
 		}
 	}
 	return f
+}
+
+// waitCaughtUp waits up to limit for the hub to hold everything the edge
+// stored: no lag, with the edge connected. It returns the lag last read:
+// 0, or what was left at the limit (-1: unreadable).
+func (v *demoView) waitCaughtUp(ctx context.Context, limit time.Duration) int64 {
+	deadline := time.Now().Add(limit)
+	for {
+		f := v.read(ctx)
+		if (f.lag == 0 && f.connected) || !time.Now().Before(deadline) || ctx.Err() != nil {
+			return f.lag
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
