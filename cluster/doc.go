@@ -46,7 +46,10 @@
 // Any failure ends the session (UNAVAILABLE, or ABORTED when fenced): the
 // edge still holds the records and reconnects, and the next session learns
 // what committed from the checkpoint topic. That covers an EndTxn whose
-// outcome is unknown, too: fencing settles it, re-reading reports it.
+// outcome is unknown, too: fencing settles it, re-reading reports it. A
+// record larger than KafkaOptions.MaxRecordBytes is not produced: the
+// records before it commit, and the session ends INVALID_ARGUMENT with an
+// error naming it, as when Kafka refuses a batch as too large.
 //
 // # Caveats
 //

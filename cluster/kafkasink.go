@@ -16,6 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary-io/tributary/spool"
 )
 
 // The headers a record gains in Kafka, besides HeaderSite: where the edge
@@ -57,7 +59,25 @@ type KafkaOptions struct {
 	// the read of checkpoints; when it passes the session ends UNAVAILABLE
 	// and the edge, still holding its records, connects again. Default 30s.
 	Timeout time.Duration
+	// MaxRecordBytes is the largest record the hub sends, counted as Kafka
+	// counts a topic's max.message.bytes: a record batch holding that record
+	// alone (its key, value and headers, the hub's tributary.* headers
+	// among them, and about 70 bytes of framing). It is also the producer's
+	// largest batch (kgo.ProducerBatchMaxBytes), so with MaxRecordBytes at
+	// most the topic's max.message.bytes Kafka takes every batch. A larger
+	// record is not produced: the records before it commit, and the session
+	// ends with INVALID_ARGUMENT naming it, as it does when Kafka refuses a
+	// batch as too large. Default 1 MiB (Kafka's default max.message.bytes
+	// is 1 MiB + 12); from MinRecordBytes to MaxRecordBytesLimit.
+	MaxRecordBytes int
 }
+
+// The range of KafkaOptions.MaxRecordBytes: room for the hub's headers, and
+// no more than a spool batch, and so an edge record, can hold.
+const (
+	MinRecordBytes      = 1 << 10
+	MaxRecordBytesLimit = 32 << 20
+)
 
 func (k *KafkaOptions) withDefaults() {
 	if k.CheckpointTopic == "" {
@@ -74,6 +94,9 @@ func (k *KafkaOptions) withDefaults() {
 	}
 	if k.Timeout <= 0 {
 		k.Timeout = 30 * time.Second
+	}
+	if k.MaxRecordBytes == 0 {
+		k.MaxRecordBytes = 1 << 20
 	}
 }
 
@@ -111,6 +134,9 @@ func newKafkaSink(o Options) (*kafkaSink, error) {
 	ko.withDefaults()
 	if err := CheckTopicName(ko.CheckpointTopic); err != nil {
 		return nil, fmt.Errorf("cluster: KafkaOptions.CheckpointTopic: %w", err)
+	}
+	if ko.MaxRecordBytes < MinRecordBytes || ko.MaxRecordBytes > MaxRecordBytesLimit {
+		return nil, fmt.Errorf("cluster: KafkaOptions.MaxRecordBytes must be between %d and %d, got %d", MinRecordBytes, MaxRecordBytesLimit, ko.MaxRecordBytes)
 	}
 	// The hub's clients push no metrics to the brokers: closing a client
 	// would wait up to a second for the last push, and a session's client
@@ -307,7 +333,12 @@ func (k *kafkaSink) open(ctx context.Context, site string, rec siteRecord) (sink
 	opts := append(k.ko.Client[:len(k.ko.Client):len(k.ko.Client)],
 		kgo.TransactionalID(k.ko.TransactionalIDPrefix+site),
 		kgo.RecordPartitioner(partitioner{ckpt: k.ko.CheckpointTopic, keyed: kgo.StickyKeyPartitioner(nil)}),
-		kgo.MaxBufferedBytes(4*k.maxTx+1<<20),
+		// kgo counts a batch with the 4-byte length before it in a produce
+		// request; Kafka's max.message.bytes does not.
+		kgo.ProducerBatchMaxBytes(int32(k.ko.MaxRecordBytes+4)),
+		// A transaction's records (see run), and room for one of the
+		// largest: a record larger than this buffer would fail at once.
+		kgo.MaxBufferedBytes(4*k.maxTx+k.ko.MaxRecordBytes+1<<20),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -453,7 +484,10 @@ func (ks *kafkaSession) close() {
 
 // run commits queued writes until the session closes: each transaction
 // takes what is queued, up to a few times MaxTxnBytes. After a failure
-// every later write fails too, so none lands past a hole.
+// every later write fails too, so none lands past a hole. A record too
+// large for Kafka is not produced: what comes before it commits (the write
+// that holds it cut short before it, with its checkpoint), and it fails its
+// write and everything after.
 func (ks *kafkaSession) run() {
 	defer close(ks.done)
 	var failed error
@@ -477,16 +511,54 @@ func (ks *kafkaSession) run() {
 				break more
 			}
 		}
+		ok := 0 // batch[:ok] committed
 		if failed == nil {
-			failed = ks.txn(context.Background(), func(ctx context.Context) error { return ks.produce(ctx, batch) })
+			ws, n, tooLarge := ks.fit(batch)
+			if len(ws) > 0 {
+				failed = ks.txn(context.Background(), func(ctx context.Context) error { return ks.produce(ctx, ws) })
+			}
 			if failed == nil {
-				ks.committed(batch)
+				ks.committed(ws)
+				ok, failed = n, tooLarge
 			}
 		}
-		for _, kw := range batch {
-			kw.done(failed)
+		for i, kw := range batch {
+			if i < ok {
+				kw.done(nil)
+			} else {
+				kw.done(failed)
+			}
 		}
 	}
+}
+
+// fit returns the writes of batch that Kafka can take and how many of
+// batch they hold whole: all of them, or those before the first record
+// larger than MaxRecordBytes and, if records of its write come before it,
+// that write cut short before it; then err names that record.
+func (ks *kafkaSession) fit(batch []kwrite) (ws []*write, n int, err error) {
+	ws = make([]*write, 0, len(batch))
+	limit := ks.k.ko.MaxRecordBytes
+	for n < len(batch) {
+		w := batch[n].w
+		wh := ks.headers(w)
+		for i := range w.recs {
+			size := kafkaSize(&w.recs[i], wh, w.from+uint64(i))
+			if size <= limit {
+				continue
+			}
+			if i > 0 {
+				cut := *w
+				cut.recs, cut.next = w.recs[:i], w.from+uint64(i)
+				ws = append(ws, &cut)
+			}
+			return ws, n, &tooLargeError{site: ks.site, topic: w.target, stream: w.stream, partition: w.partition,
+				offset: w.from + uint64(i), size: size, limit: limit}
+		}
+		ws = append(ws, w)
+		n++
+	}
+	return ws, n, nil
 }
 
 func (ks *kafkaSession) drain(err error) {
@@ -501,12 +573,12 @@ func (ks *kafkaSession) drain(err error) {
 }
 
 // committed notes the new checkpoints for ListSites.
-func (ks *kafkaSession) committed(batch []kwrite) {
+func (ks *kafkaSession) committed(ws []*write) {
 	ks.k.mu.Lock()
 	defer ks.k.mu.Unlock()
-	for _, kw := range batch {
-		key := ckptKey(ks.site, kw.w.epoch, kw.w.stream, kw.w.partition)
-		ks.k.ckpts[key] = max(ks.k.ckpts[key], kw.w.next)
+	for _, w := range ws {
+		key := ckptKey(ks.site, w.epoch, w.stream, w.partition)
+		ks.k.ckpts[key] = max(ks.k.ckpts[key], w.next)
 	}
 }
 
@@ -539,25 +611,25 @@ func (ks *kafkaSession) txn(ctx context.Context, fn func(context.Context) error)
 	return nil
 }
 
-// produce sends batch's records and checkpoints into the open transaction.
-func (ks *kafkaSession) produce(ctx context.Context, batch []kwrite) error {
+// produce sends the records and checkpoints of ws into the open
+// transaction.
+func (ks *kafkaSession) produce(ctx context.Context, ws []*write) error {
 	var (
 		mu    sync.Mutex
 		first error
 	)
-	promise := func(_ *kgo.Record, err error) {
+	promise := func(r *kgo.Record, err error) {
 		if err != nil {
 			mu.Lock()
 			if first == nil {
-				first = err
+				first = ks.refused(r, err)
 			}
 			mu.Unlock()
 		}
 	}
 	ckpts := map[string]*write{}
 	var order []string
-	for _, kw := range batch {
-		w := kw.w
+	for _, w := range ws {
 		wh := ks.headers(w)
 		for i := range w.recs {
 			ks.cl.Produce(ctx, ks.record(w, wh, i), promise)
@@ -587,6 +659,41 @@ func (ks *kafkaSession) produce(ctx context.Context, batch []kwrite) error {
 	return first
 }
 
+// refused turns a record's failure into a tooLargeError when Kafka (or
+// the client) refused it as too large: the topic takes less than
+// MaxRecordBytes. The record names where the edge stored it.
+func (ks *kafkaSession) refused(r *kgo.Record, err error) error {
+	if !errors.Is(err, kerr.MessageTooLarge) && !errors.Is(err, kerr.RecordListTooLarge) {
+		return err
+	}
+	var size kafkaLen
+	for _, h := range r.Headers {
+		size.header(len(h.Key), len(h.Value))
+	}
+	code := "MESSAGE_TOO_LARGE"
+	if ke := (*kerr.Error)(nil); errors.As(err, &ke) {
+		code = ke.Message
+	}
+	e := &tooLargeError{site: ks.site, topic: r.Topic, stream: kheader(r, HeaderStream), offset: ^uint64(0),
+		size: size.batch(len(r.Key), len(r.Value)), limit: ks.k.ko.MaxRecordBytes, kafka: code}
+	if p, perr := strconv.ParseUint(kheader(r, HeaderPartition), 10, 32); perr == nil {
+		e.partition = uint32(p)
+	}
+	if o, perr := strconv.ParseUint(kheader(r, HeaderOffset), 10, 64); perr == nil {
+		e.offset = o
+	}
+	return e
+}
+
+func kheader(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
 // record is w.recs[i] as a Kafka record: its key, value, time and headers,
 // and the headers that say where the edge stored it (those shared by the
 // write's records are made once, in wh).
@@ -614,11 +721,94 @@ func (ks *kafkaSession) headers(w *write) *writeHeaders {
 		partition: strconv.AppendUint(nil, uint64(w.partition), 10)}
 }
 
+// recordBatchOverhead is what a Kafka record batch takes besides its
+// records, as max.message.bytes counts it.
+const recordBatchOverhead = 61
+
+// kafkaLen adds up a record as Kafka's record format (v2) frames it, the
+// way franz-go does when it fills a batch.
+type kafkaLen struct{ headers, n int }
+
+func (k *kafkaLen) header(key, value int) {
+	k.headers++
+	k.n += varintLen(key) + key + varintLen(value) + value
+}
+
+// batch is the size of a record batch holding only this record, with
+// that key and value length.
+func (k kafkaLen) batch(key, value int) int {
+	l := 3 + // attributes, timestamp delta 0, offset delta 0
+		varintLen(key) + key + varintLen(value) + value + varintLen(k.headers) + k.n
+	return recordBatchOverhead + varintLen(l) + l
+}
+
+// kafkaSize is the size of a record batch holding only r as record sends
+// it, with the hub's headers (offset is its edge offset): what Kafka's
+// max.message.bytes and franz-go's ProducerBatchMaxBytes check.
+func kafkaSize(r *spool.Record, wh *writeHeaders, offset uint64) int {
+	var k kafkaLen
+	for _, h := range r.Headers {
+		k.header(len(h.Key), len(h.Value))
+	}
+	k.header(len(HeaderSite), len(wh.site))
+	k.header(len(HeaderEpoch), len(wh.epoch))
+	k.header(len(HeaderStream), len(wh.stream))
+	k.header(len(HeaderPartition), len(wh.partition))
+	digits := 1
+	for v := offset; v >= 10; v /= 10 {
+		digits++
+	}
+	k.header(len(HeaderOffset), digits)
+	return k.batch(len(r.Key), len(r.Value))
+}
+
+// varintLen is the length of n as a zigzag varint, n >= 0.
+func varintLen(n int) int {
+	u, l := uint64(n)<<1, 1
+	for ; u >= 0x80; u >>= 7 {
+		l++
+	}
+	return l
+}
+
+// tooLargeError is a record Kafka cannot take: larger than MaxRecordBytes,
+// or in a batch Kafka refused as too large. Retrying will not help until a
+// limit is raised.
+type tooLargeError struct {
+	site, topic, stream string
+	partition           uint32
+	offset              uint64 // ^0: not known (not an edge record)
+	size, limit         int
+	kafka               string // Kafka's error code, when Kafka refused it
+}
+
+func (e *tooLargeError) Is(target error) bool { return target == errRejected }
+
+func (e *tooLargeError) Error() string {
+	where := fmt.Sprintf("site %s, stream %q partition %d, edge offset %d (%d bytes as Kafka counts it: key, value, headers and framing)",
+		e.site, e.stream, e.partition, e.offset, e.size)
+	if e.kafka == "" {
+		return fmt.Sprintf("record too large for Kafka: %s, over the limit of %d (kafka.max_record_bytes); it and the records after it stay on the edge. "+
+			"Raise kafka.max_record_bytes, and the max.message.bytes of topic %s to at least as much",
+			where, e.limit, e.topic)
+	}
+	if e.offset == ^uint64(0) {
+		where = "a record of the hub's own"
+	}
+	return fmt.Sprintf("Kafka refused a batch of topic %s as too large (%s); it held %s. The hub sends batches of up to kafka.max_record_bytes (%d), "+
+		"more than the topic takes; the records stay on the edge. Raise the max.message.bytes of topic %s (and the brokers' message.max.bytes) "+
+		"to at least kafka.max_record_bytes, or lower kafka.max_record_bytes to what the topic takes",
+		e.topic, e.kafka, where, e.limit, e.topic)
+}
+
 // kafkaErr marks a fencing error as errFenced. Kafka being too slow is
 // not the session's deadline: it ends the session UNAVAILABLE, as Kafka
 // being away does.
 func kafkaErr(what string, err error) error {
+	var tl *tooLargeError
 	switch {
+	case errors.As(err, &tl):
+		return tl
 	case errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch):
 		return fmt.Errorf("%w: kafka %s: %w", errFenced, what, err)
 	case errors.Is(err, context.DeadlineExceeded):

@@ -275,6 +275,8 @@ func commitStatus(err error) error {
 	switch {
 	case errors.Is(err, spool.ErrConflict), errors.Is(err, errFenced):
 		return status.Error(codes.Aborted, "fenced: a newer session of this site took over")
+	case errors.Is(err, errRejected):
+		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, spool.ErrFull):
 		return status.Errorf(codes.ResourceExhausted, "hub: %v", err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

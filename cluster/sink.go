@@ -11,6 +11,12 @@ import (
 // hub or another) took the site over: the session ends with ABORTED.
 var errFenced = errors.New("fenced: a newer session of this site took over")
 
+// errRejected is matched by a sink's error for a write it will never store
+// as it is (a record too large for Kafka): the session ends with
+// INVALID_ARGUMENT and the error's text, and the edge, which treats that
+// as a refusal, waits long before it tries again.
+var errRejected = errors.New("rejected")
+
 // sink is the store behind a hub's sessions: the hub spool (spoolSink) or
 // Kafka (kafkaSink). It keeps the records, the checkpoints and the site
 // registry, and it fences: once a session of a site is open, no earlier

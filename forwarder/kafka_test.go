@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -570,4 +571,183 @@ func TestKafkaSinkGap(t *testing.T) {
 	if gapKeys == 0 {
 		t.Fatal("no gap record in the checkpoint topic")
 	}
+}
+
+// edgeAt is where the edge stored r, from the hub's headers.
+func edgeAt(t *testing.T, r *kgo.Record) (part int, off uint64) {
+	t.Helper()
+	p, err1 := strconv.Atoi(kheader(r, cluster.HeaderPartition))
+	o, err2 := strconv.ParseUint(kheader(r, cluster.HeaderOffset), 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("record without the edge's partition and offset: %v", r.Headers)
+	}
+	return p, o
+}
+
+// A record larger than kafka.max_record_bytes is not produced. The records
+// before it land once and nothing of its partition after it does; the
+// session ends with INVALID_ARGUMENT and an error that names the record,
+// its size and the limit, which the edge shows as a refusal (no quick
+// retries). Once the limit is raised, everything lands, once.
+func TestKafkaSinkRecordTooLarge(t *testing.T) {
+	ca := testcert.NewCA(t, "sites")
+	kc := startKafka(t)
+	h := &hub{t: t, ca: ca, done: make(chan struct{})}
+	h.opts = cluster.Options{Kafka: kafkaHubOptions(kc.ListenAddrs())}
+	h.opts.Kafka.MaxRecordBytes = 64 << 10
+	h.serve("")
+	e := openEdge(t, "plant-kb")
+	e.produce(hubStream, keys, 100)
+	// A camera frame among the telemetry, in one spool batch with records
+	// before and after it: 100 KiB, over the hub's 64 KiB. Its value is
+	// zeros: its sequence number, for kafkaExactlyOnce, is 0.
+	var recs []spool.Record
+	e.mu.Lock()
+	for i := range 40 {
+		if i == 20 {
+			recs = append(recs, spool.Record{Key: []byte("camera-1"), Value: make([]byte, 100<<10), Time: time.Now()})
+			e.seq["camera-1"]++
+		}
+		for _, k := range keys {
+			recs = append(recs, spool.Record{Key: []byte(k), Value: binary.BigEndian.AppendUint64([]byte(k), uint64(e.seq[k])), Time: time.Now()})
+			e.seq[k]++
+		}
+	}
+	e.mu.Unlock()
+	pos, err := e.sp.Append(context.Background(), hubStream, recs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos = pos[100:] // the camera's
+	bigPart, bigOff := pos[0].Partition, pos[0].Offset
+	e.produce(hubStream, keys, 100)
+	e.forward(forwarder.Options{Addr: h.addr, TLS: clientTLS(t, ca, "plant-kb"), FatalBackoff: 300 * time.Millisecond})
+
+	var st forwarder.Status
+	waitFor(t, "the edge to show the refusal", patience, func() bool {
+		st = e.fwd.Status()
+		return strings.Contains(st.LastError, "too large")
+	})
+	for _, want := range []string{
+		"code = InvalidArgument", "record too large for Kafka", "site plant-kb",
+		fmt.Sprintf(`stream "telemetry" partition %d, edge offset %d`, bigPart, bigOff),
+		"over the limit of 65536 (kafka.max_record_bytes)", "stay on the edge",
+		"Raise kafka.max_record_bytes", "max.message.bytes of topic telemetry",
+	} {
+		if !strings.Contains(st.LastError, want) {
+			t.Errorf("the edge's last error lacks %q:\n%s", want, st.LastError)
+		}
+	}
+	if !st.Fatal {
+		t.Errorf("the edge retries soon (Fatal false): %+v", st)
+	}
+	t.Logf("the edge shows: %s", st.LastError)
+	// The hub's checkpoint stops at the record.
+	waitFor(t, "the hub's checkpoint at the large record", patience, func() bool {
+		r, err := h.srv.ListSites(context.Background(), &tributaryv1.ListSitesRequest{})
+		if err != nil || len(r.GetSites()) != 1 {
+			return false
+		}
+		for _, p := range r.GetSites()[0].GetPartitions() {
+			if p.GetStream() == hubStream && int(p.GetPartition()) == bigPart {
+				return p.GetHubCheckpoint() == bigOff
+			}
+		}
+		return false
+	})
+	// In Kafka: the large record's partition up to it, once each, and
+	// nothing from it on; the other partition a prefix, once each.
+	got := map[int]map[uint64]bool{0: {}, 1: {}}
+	for _, r := range kafkaRecords(t, kc, hubStream, int(bigOff)) {
+		p, o := edgeAt(t, r)
+		if got[p][o] {
+			t.Fatalf("edge partition %d offset %d twice in Kafka", p, o)
+		}
+		got[p][o] = true
+		if p == bigPart && o >= bigOff {
+			t.Fatalf("edge partition %d offset %d in Kafka: at or past the large record (%d)", p, o, bigOff)
+		}
+	}
+	for p, offs := range got {
+		for o := range uint64(len(offs)) {
+			if !offs[o] {
+				t.Fatalf("edge partition %d: %d records in Kafka but not offset %d", p, len(offs), o)
+			}
+		}
+	}
+	if uint64(len(got[bigPart])) != bigOff {
+		t.Fatalf("edge partition %d: %d records before the large one in Kafka, want %d", bigPart, len(got[bigPart]), bigOff)
+	}
+
+	// The limit raised, the edge's next attempt sends everything.
+	addr := h.addr
+	h.stop()
+	h2 := &hub{t: t, ca: ca, done: make(chan struct{})}
+	h2.opts = cluster.Options{Kafka: kafkaHubOptions(kc.ListenAddrs())}
+	h2.opts.Kafka.MaxRecordBytes = 128 << 10
+	h2.serve(addr)
+	e.acked(hubStream, 2)
+	var total int
+	for _, n := range wantAll(e) {
+		total += n
+	}
+	kafkaExactlyOnce(t, kafkaRecords(t, kc, hubStream, total), "plant-kb", wantAll(e))
+}
+
+// A topic that takes less than kafka.max_record_bytes refuses the hub's
+// batches as too large: the session ends with INVALID_ARGUMENT and an
+// error that says which limit to raise or lower, and nothing of the
+// refused transactions lands. Once the topic takes more, everything
+// lands, once.
+func TestKafkaSinkTopicRefusesTooLarge(t *testing.T) {
+	ca := testcert.NewCA(t, "sites")
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.BrokerConfigs(map[string]string{"message.max.bytes": "16384"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	h := &hub{t: t, ca: ca, done: make(chan struct{})}
+	h.opts = cluster.Options{Kafka: kafkaHubOptions(kc.ListenAddrs())}
+	// Uncompressed, so that the batches are larger than the topic takes.
+	h.opts.Kafka.Client = append(h.opts.Kafka.Client, kgo.ProducerBatchCompression(kgo.NoCompression()))
+	h.serve("")
+	e := openEdge(t, "plant-kt")
+	e.produce(hubStream, keys, 200)
+	e.forward(forwarder.Options{Addr: h.addr, TLS: clientTLS(t, ca, "plant-kt"), FatalBackoff: 300 * time.Millisecond})
+	var st forwarder.Status
+	waitFor(t, "the edge to show the refusal", patience, func() bool {
+		st = e.fwd.Status()
+		return strings.Contains(st.LastError, "too large")
+	})
+	for _, want := range []string{
+		"code = InvalidArgument", "Kafka refused a batch of topic telemetry as too large (MESSAGE_TOO_LARGE)",
+		"it held site plant-kt, stream \"telemetry\" partition ", "kafka.max_record_bytes (1048576)",
+		"Raise the max.message.bytes of topic telemetry", "or lower kafka.max_record_bytes",
+	} {
+		if !strings.Contains(st.LastError, want) {
+			t.Errorf("the edge's last error lacks %q:\n%s", want, st.LastError)
+		}
+	}
+	if !st.Fatal {
+		t.Errorf("the edge retries soon (Fatal false): %+v", st)
+	}
+	t.Logf("the edge shows: %s", st.LastError)
+	if n := acked(e, hubStream, 2); n != 0 {
+		t.Fatalf("the hub acked %d records", n)
+	}
+
+	// The operator raises the topic's limit; the edge's next attempt
+	// sends everything.
+	adm, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	v := "2097152"
+	if _, err := kadm.NewClient(adm).AlterTopicConfigs(context.Background(),
+		[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &v}}, hubStream); err != nil {
+		t.Fatal(err)
+	}
+	e.acked(hubStream, 2)
+	kafkaExactlyOnce(t, kafkaRecords(t, kc, hubStream, 1000), "plant-kt", wantAll(e))
 }
