@@ -130,6 +130,7 @@ func kafkaOptions(k config.Kafka) (*cluster.KafkaOptions, error) {
 		Partitions:            int32(min(k.Partitions, 1<<20)),
 		ReplicationFactor:     int16(min(k.ReplicationFactor, 1<<15-1)),
 		Timeout:               k.Timeout.Std(),
+		MaxRecordBytes:        int(k.MaxRecordBytes),
 	}, nil
 }
 

@@ -92,12 +92,14 @@ var badConfigs = map[string]string{
 kafka.bad.yaml:5: replication.kafka.topic: must contain {stream} (and may contain {site}), e.g. "{stream}" or "{site}-{stream}"; got "{site}"
 kafka.bad.yaml:6: replication.kafka.checkpoint_topic: "check points" is not a Kafka topic name (1 to 249 of a-z, A-Z, 0-9, '.', '_', '-')
 kafka.bad.yaml:7: replication.kafka.compression: must be one of: none, gzip, snappy, lz4, zstd; got "brotli"
-kafka.bad.yaml:8: replication.kafka.sasl.password_file: required with sasl
-kafka.bad.yaml:9: replication.kafka.sasl.mechanism: must be one of: plain, scram-sha-256, scram-sha-512; got "gssapi"`,
+kafka.bad.yaml:8: replication.kafka.max_record_bytes: must be between 1KiB and 32MiB, got 64MiB
+kafka.bad.yaml:9: replication.kafka.sasl.password_file: required with sasl
+kafka.bad.yaml:10: replication.kafka.sasl.mechanism: must be one of: plain, scram-sha-256, scram-sha-512; got "gssapi"`,
 	"upstream-kafka.bad.yaml": `upstream-kafka.bad.yaml:5: upstream.kafka: upstream.hub and upstream.kafka exclude each other: forward to a hub or straight to Kafka; remove one`,
 	"upstream-kafka-values.bad.yaml": `upstream-kafka-values.bad.yaml:5: upstream.kafka: alternates, plaintext, tls and token_file are for a hub; Kafka takes kafka.tls and kafka.sasl
 upstream-kafka-values.bad.yaml:6: upstream.kafka.brokers[0]: want host:port such as 127.0.0.1:8080, or :8080 for all interfaces; got "kafka"
-upstream-kafka-values.bad.yaml:7: upstream.kafka.compression: must be one of: none, gzip, snappy, lz4, zstd; got "brotli"`,
+upstream-kafka-values.bad.yaml:7: upstream.kafka.compression: must be one of: none, gzip, snappy, lz4, zstd; got "brotli"
+upstream-kafka-values.bad.yaml:8: upstream.kafka.max_record_bytes: must be between 1KiB and 32MiB, got 512B`,
 	"sink.bad.yaml":           `sink.bad.yaml:3: replication.sink: must be spool or kafka; got "s3"`,
 	"listen-no-port.bad.yaml": `listen-no-port.bad.yaml:4: http.listen: want host:port such as 127.0.0.1:8080, or :8080 for all interfaces; got "localhost"`,
 	"missing-value.bad.yaml":  `missing-value.bad.yaml:3: shutdown_timeout: missing value; write one, or delete the key to use the default`,

@@ -43,9 +43,16 @@ type Kafka struct {
 	Compression string `yaml:"compression"`
 	// Timeout bounds one transaction; past it the session ends and the
 	// edge, which still holds the records, reconnects.
-	Timeout Duration  `yaml:"timeout"`
-	TLS     KafkaTLS  `yaml:"tls"`
-	SASL    KafkaSASL `yaml:"sasl"`
+	Timeout Duration `yaml:"timeout"`
+	// MaxRecordBytes is the largest record written, counted as Kafka
+	// counts a topic's max.message.bytes (key, value, headers, the
+	// tributary.* headers among them, and about 70 bytes of framing), and
+	// the largest batch: keep it at most the topics' max.message.bytes. A
+	// larger record stops the site's replication at it with an error that
+	// names it; the edge keeps it and what follows.
+	MaxRecordBytes Size      `yaml:"max_record_bytes"`
+	TLS            KafkaTLS  `yaml:"tls"`
+	SASL           KafkaSASL `yaml:"sasl"`
 }
 
 // KafkaTLS turns TLS to the brokers on: with the system's CAs when only
@@ -82,6 +89,7 @@ func defaultKafka(clientID string) Kafka {
 		TransactionalIDPrefix: "tributary-hub-",
 		Compression:           "zstd",
 		Timeout:               Duration(30 * time.Second),
+		MaxRecordBytes:        MiB,
 	}
 }
 
@@ -159,6 +167,7 @@ func (v *validator) kafkaClient(at string, k Kafka) {
 		v.add(at+".compression", "must be one of: %s; got %q", strings.Join(kafkaCompressions, ", "), k.Compression)
 	}
 	v.duration(at+".timeout", k.Timeout, Duration(time.Second), Duration(10*time.Minute))
+	v.size(at+".max_record_bytes", k.MaxRecordBytes, cluster.MinRecordBytes, cluster.MaxRecordBytesLimit)
 	if (k.TLS.CertFile == "") != (k.TLS.KeyFile == "") {
 		v.add(at+".tls", "cert_file and key_file go together")
 	} else if _, err := k.TLSConfig(); err != nil {
