@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -750,4 +752,164 @@ func TestKafkaSinkTopicRefusesTooLarge(t *testing.T) {
 	}
 	e.acked(hubStream, 2)
 	kafkaExactlyOnce(t, kafkaRecords(t, kc, hubStream, 1000), "plant-kt", wantAll(e))
+}
+
+// liveHeap is the heap in use after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// While Kafka stalls (produce and commit requests are held, unanswered),
+// the hub acks nothing and holds a bounded amount, however much the site
+// sends: its session's queue (Options.Pipeline writes of at most an edge
+// batch each), one transaction in the Kafka client and gRPC's flow-control
+// window. The edge, whose window is made unlimited so that only the hub
+// bounds what it takes in, keeps storing. When Kafka answers again,
+// everything lands once. The heap is the whole test process's (hub, edge
+// and Kafka), read after a collection.
+func TestKafkaSinkStallBoundsMemory(t *testing.T) {
+	const (
+		pipeline   = 8
+		maxTxn     = 256 << 10
+		recordSize = 1 << 10
+		perAppend  = 512      // records per append: a 256 KiB batch in each partition
+		total      = 48 << 20 // bytes the site stores while Kafka stalls
+	)
+	ca := testcert.NewCA(t, "sites")
+	kc := startKafka(t)
+	h := &hub{t: t, ca: ca, done: make(chan struct{})}
+	h.opts = cluster.Options{Kafka: kafkaHubOptions(kc.ListenAddrs()), Pipeline: pipeline, MaxTxnBytes: maxTxn}
+	// Longer than the stall should last, so that one session holds a full
+	// queue throughout; if it does not, sessions cycle, which the bound
+	// must survive too.
+	h.opts.Kafka.Timeout = 20 * time.Second
+	// Random bytes do not compress; do not spend the test's time trying.
+	h.opts.Kafka.Client = append(h.opts.Kafka.Client, kgo.ProducerBatchCompression(kgo.NoCompression()))
+	h.serve("")
+	e := openEdge(t, "plant-kmem")
+	// Stored uncompressed, of random bytes: what the edge stores is what
+	// every hop carries, and the test spends no time compressing.
+	const stream = "bulk"
+	if err := e.sp.EnsureStream(spool.StreamConfig{Name: stream, Partitions: 2, MaxBytes: 1 << 30, Uncompressed: true}); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	e.forward(forwarder.Options{Addr: h.addr, TLS: clientTLS(t, ca, "plant-kmem"), Streams: []string{stream},
+		Window: 1 << 20, WindowBytes: 1 << 30, Registerer: reg})
+
+	pool := make([]byte, 4<<20)
+	if _, err := rand.Read(pool); err != nil {
+		t.Fatal(err)
+	}
+	var at uint64
+	store := func(bytes int) {
+		t.Helper()
+		recs := make([]spool.Record, perAppend)
+		for n := 0; n < bytes; n += perAppend * recordSize {
+			buf := make([]byte, 0, perAppend*recordSize)
+			e.mu.Lock()
+			for i := range recs {
+				k := keys[i%len(keys)]
+				at = at*6364136223846793005 + 1442695040888963407 // an LCG: any offset will do
+				off := int(at>>33) % (len(pool) - recordSize)
+				buf = binary.BigEndian.AppendUint64(append(buf, pool[off:off+recordSize-8]...), uint64(e.seq[k]))
+				e.seq[k]++
+				recs[i] = spool.Record{Key: []byte(k), Value: buf[len(buf)-recordSize:], Time: time.Now()}
+			}
+			e.mu.Unlock()
+			if _, err := e.sp.Append(context.Background(), stream, recs...); err != nil {
+				t.Fatalf("the edge stopped storing: %v", err)
+			}
+		}
+	}
+	store(2 << 20)
+	e.acked(stream, 2)
+	base, sentBase := liveHeap(), sentBytes(t, reg)
+
+	release := make(chan struct{})
+	var held atomic.Int32
+	for _, key := range []kmsg.Key{kmsg.Produce, kmsg.EndTxn} {
+		kc.ControlKey(int16(key), func(kmsg.Request) (kmsg.Response, error, bool) {
+			kc.KeepControl()
+			select {
+			case <-release:
+			default:
+				held.Add(1)
+				kc.SleepControl(func() { <-release })
+			}
+			return nil, nil, false
+		})
+	}
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+
+	type sample struct {
+		heap, sent float64 // MiB: over the start, and sent since it
+		acked      uint64
+	}
+	var ss []sample
+	const steps = 6
+	for i := range steps {
+		store(total / steps)
+		s := sample{float64(int64(liveHeap())-int64(base)) / (1 << 20), (sentBytes(t, reg) - sentBase) / (1 << 20), acked(e, stream, 2)}
+		ss = append(ss, s)
+		t.Logf("stored %2d MiB: heap %+5.1f MiB; sent %4.1f MiB; acked %d records; Kafka requests held %d",
+			(i+1)*total/steps>>20, s.heap, s.sent, s.acked, held.Load())
+	}
+	if held.Load() == 0 {
+		t.Fatal("no request to Kafka was held: the stall did not happen")
+	}
+	// What the hub may hold, from its options: its queue of writes (an
+	// edge batch here is one MaxTxnBytes; twice, decoded and as Kafka
+	// records), the Kafka client's buffer twice (as records, and encoded in
+	// requests Kafka holds), and gRPC's largest flow-control window (the
+	// limit of its BDP estimator), with some slack.
+	const (
+		grpcWindow  = 16 << 20
+		clientBytes = 4*maxTxn + 1<<20 + 1<<20 // MaxBufferedBytes at MaxRecordBytes' default
+		slack       = 8 << 20
+	)
+	bound := float64((pipeline+3)*maxTxn*2+2*clientBytes+grpcWindow+slack) / (1 << 20)
+	sentBound := float64((pipeline+3)*(maxTxn+64<<10)+grpcWindow) / (1 << 20)
+	last, mid := ss[steps-1], ss[steps/2-1]
+	// Growth from the lowest reading: what an earlier test left may still
+	// have been going away when the start was read.
+	var peak, floor float64
+	for i, s := range ss {
+		peak, floor = max(peak, s.heap), min(floor, s.heap)
+		if s.acked != ss[0].acked {
+			t.Errorf("the hub acked while Kafka stalled: %d records acked after %d MiB stored, %d after %d MiB", ss[0].acked, total/steps>>20, s.acked, (i+1)*total/steps>>20)
+		}
+	}
+	peak -= floor
+	t.Logf("stored %d MiB while Kafka stalled; the hub took in %.1f MiB (bound %.1f); the heap, %.1f MiB at the start, grew by at most %.1f MiB (bound %.1f)",
+		total>>20, last.sent, sentBound, float64(base)/(1<<20), peak, bound)
+	if last.sent > sentBound {
+		t.Errorf("the hub took in %.1f MiB while Kafka stalled, more than its options allow (%.1f MiB)", last.sent, sentBound)
+	}
+	if peak > bound {
+		t.Errorf("the heap grew by %.1f MiB while Kafka stalled, more than the hub's options allow (%.1f MiB)", peak, bound)
+	}
+	// Over the second half, the heap follows what the hub took in (each
+	// byte at most thrice: decoded, as a Kafka record, in a request), not
+	// the 24 MiB the edge stored.
+	if grew := last.heap - mid.heap; grew > 3*(last.sent-mid.sent)+4 {
+		t.Errorf("over the second half the heap grew by %.1f MiB while the hub took in %.1f MiB", grew, last.sent-mid.sent)
+	}
+
+	close(release)
+	e.acked(stream, 2)
+	var n int
+	for _, c := range wantAll(e) {
+		n += c
+	}
+	kafkaExactlyOnce(t, kafkaRecords(t, kc, stream, n), "plant-kmem", wantAll(e))
 }
