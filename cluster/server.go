@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"regexp"
 	"slices"
 	"sync"
@@ -152,11 +153,17 @@ func (s *Server) Replicate(stream tributaryv1.ReplicationService_ReplicateServer
 		result = "fenced"
 	case code == codes.FailedPrecondition:
 		result = "hole"
+	case code == codes.InvalidArgument:
+		result = "refused" // the site cannot go on until someone acts
 	default:
 		result = "error"
 	}
 	s.m.sessionsOpen.WithLabelValues(result).Inc()
-	s.opts.Logger.Info("replication session closed", "site", hello.GetSite(), "session", sess.w.gen(), "result", result, "err", err)
+	level := slog.LevelInfo
+	if result == "refused" {
+		level = slog.LevelError
+	}
+	s.opts.Logger.Log(stream.Context(), level, "replication session closed", "site", hello.GetSite(), "session", sess.w.gen(), "result", result, "err", err)
 	return err
 }
 

@@ -41,9 +41,11 @@ const (
 // the old one's commits fail and it ends with ABORTED.
 //
 // Errors that end the stream: UNAUTHENTICATED (no or wrong token or
-// certificate) and PERMISSION_DENIED (a site writing as another) are not
-// worth retrying soon; FAILED_PRECONDITION, ABORTED, UNAVAILABLE and
-// RESOURCE_EXHAUSTED (the hub's stream is full) are, after a backoff.
+// certificate), PERMISSION_DENIED (a site writing as another) and
+// INVALID_ARGUMENT (a malformed message, or a record the hub cannot store,
+// such as one larger than Kafka takes) are not worth retrying soon;
+// FAILED_PRECONDITION, ABORTED, UNAVAILABLE and RESOURCE_EXHAUSTED (the
+// hub's stream is full) are, after a backoff.
 type ReplicationServiceClient interface {
 	Replicate(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReplicateRequest, ReplicateResponse], error)
 }
@@ -88,9 +90,11 @@ type ReplicationService_ReplicateClient = grpc.BidiStreamingClient[ReplicateRequ
 // the old one's commits fail and it ends with ABORTED.
 //
 // Errors that end the stream: UNAUTHENTICATED (no or wrong token or
-// certificate) and PERMISSION_DENIED (a site writing as another) are not
-// worth retrying soon; FAILED_PRECONDITION, ABORTED, UNAVAILABLE and
-// RESOURCE_EXHAUSTED (the hub's stream is full) are, after a backoff.
+// certificate), PERMISSION_DENIED (a site writing as another) and
+// INVALID_ARGUMENT (a malformed message, or a record the hub cannot store,
+// such as one larger than Kafka takes) are not worth retrying soon;
+// FAILED_PRECONDITION, ABORTED, UNAVAILABLE and RESOURCE_EXHAUSTED (the
+// hub's stream is full) are, after a backoff.
 type ReplicationServiceServer interface {
 	Replicate(grpc.BidiStreamingServer[ReplicateRequest, ReplicateResponse]) error
 	mustEmbedUnimplementedReplicationServiceServer()
