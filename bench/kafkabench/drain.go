@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"google.golang.org/grpc"
 
 	tributaryv1 "github.com/tributary-io/tributary/api/tributary/v1"
@@ -38,6 +40,7 @@ type drainRun struct {
 	Batches     float64      `json:"hub_batches"`
 	CommitMs    float64      `json:"hub_commit_mean_ms"` // a batch's arrival → its durable commit, mean
 	Broker      *brokerStats `json:"kfake_requests,omitempty"`
+	ProduceWire int64        `json:"produce_request_bytes,omitempty"` // hub → Kafka, Produce requests as written
 	Verified    string       `json:"verified"`
 }
 
@@ -52,7 +55,7 @@ var codecs = map[string]func() kgo.CompressionCodec{
 // Pipeline default; for Kafka, replication.kafka at its defaults
 // (client_id tributary-hub, zstd, timeout 30s) with create_topics and 8
 // partitions.
-func hubOptions(c config, sink string, sp *spool.Spool, brokers []string, reg prometheus.Registerer) cluster.Options {
+func hubOptions(c config, sink string, sp *spool.Spool, brokers []string, reg prometheus.Registerer, hook kgo.Hook) cluster.Options {
 	o := cluster.Options{AllowAnonymous: true, MaxTxnBytes: 4 << 20, Registerer: reg}
 	if sink == sinkSpool {
 		o.Spool = sp
@@ -63,6 +66,7 @@ func hubOptions(c config, sink string, sp *spool.Spool, brokers []string, reg pr
 			kgo.SeedBrokers(brokers...),
 			kgo.ClientID("tributary-hub"),
 			kgo.ProducerBatchCompression(codecs[c.codec]()),
+			kgo.WithHooks(hook),
 		},
 		CreateTopics: true,
 		Partitions:   int32(stream.Partitions),
@@ -111,7 +115,8 @@ func (r *report) drain(sink, runDir string, profile string) (drainRun, error) {
 		brokers = brk.addrs
 	}
 	hubReg := prometheus.NewRegistry()
-	srv, err := cluster.New(hubOptions(r.cfg, sink, hubSp, brokers, hubReg))
+	wire := &produceBytes{}
+	srv, err := cluster.New(hubOptions(r.cfg, sink, hubSp, brokers, hubReg, wire))
 	if err != nil {
 		return res, err
 	}
@@ -213,6 +218,7 @@ func (r *report) drain(sink, runDir string, profile string) (drainRun, error) {
 		return res, err
 	}
 	res.Batches = hm["tributary_hub_batches_total"]
+	res.ProduceWire = wire.n.Load()
 	if n := hm["tributary_hub_commit_seconds_count"]; n > 0 {
 		res.CommitMs = 1000 * hm["tributary_hub_commit_seconds_sum"] / n
 	}
@@ -244,6 +250,16 @@ func (r *report) drain(sink, runDir string, profile string) (drainRun, error) {
 		return res, fmt.Errorf("%s: %w", sink, err)
 	}
 	return res, nil
+}
+
+// produceBytes counts the bytes of the Produce requests the hub's Kafka
+// clients write: what goes to Kafka, compressed, with Kafka's framing.
+type produceBytes struct{ n atomic.Int64 }
+
+func (p *produceBytes) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, n int, _, _ time.Duration, _ error) {
+	if key == int16(kmsg.Produce) {
+		p.n.Add(int64(n))
+	}
 }
 
 // gather reads counters, gauges and histogram sums and counts (as

@@ -317,6 +317,7 @@ func (r *report) printResults(w io.Writer) {
 			}
 			return float64(d.Broker.EndTxns)
 		}, "%.0f", false)
+		row("Kafka B/record written", func(d drainRun) float64 { return float64(d.ProduceWire) / n }, "%.1f", false)
 		row("Kafka produce requests", func(d drainRun) float64 {
 			if d.Broker == nil {
 				return 0
@@ -331,7 +332,7 @@ func (r *report) printResults(w io.Writer) {
 	t.Row(tier...)
 	t.Note("records/s = records ÷ seconds from the forwarder's start (dial and Hello included: the 'session open' row) until its metric counts every record acknowledged; the hub acks a batch once its commit is durable in its sink (spool: committed and fsynced; Kafka: the transaction holding the records and the checkpoint committed)")
 	t.Note("CPU: user+system of this process (hub and edge, which run in it) and of the kfake process, over the same span; a real Kafka's CPU would be on other machines, so 'hub + edge' is the hub's own cost")
-	t.Note("'hub commit' is the hub's tributary_hub_commit_seconds: a batch's arrival to its durable commit; 'Kafka transactions' counts EndTxn requests (the session's fence included), 'produce requests' the broker's Produce requests")
+	t.Note("'hub commit' is the hub's tributary_hub_commit_seconds: a batch's arrival to its durable commit; 'Kafka transactions' counts EndTxn requests (the session's fence included), 'produce requests' the broker's Produce requests; 'B/record written' is the bytes of the hub's Produce requests (a kgo hook) per record: batches as compressed, with Kafka's framing, each record with its five tributary.* headers (the edge stored %.1f B/record)", float64(r.Settings.StoredBytes)/n)
 	for _, s := range c.sinks {
 		if runs := r.runsOf(s); len(runs) > 0 {
 			t.Note("%s, checked after every run: the hub's checkpoints add up to %d; %s", sinkName(s), c.records, runs[len(runs)-1].Verified)
