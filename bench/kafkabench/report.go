@@ -299,6 +299,22 @@ func (r *report) printResults(w io.Writer) {
 		t.Row(cells...)
 	}
 	row("records/s", func(d drainRun) float64 { return d.Rate }, "rate", true)
+	if len(peers) > 0 { // each round's ratio: its two drains ran seconds apart
+		cells := []string{"÷ spool, round by round"}
+		for range c.sinks {
+			cells = append(cells, "")
+		}
+		spool := r.runsOf(sinkSpool)
+		for _, p := range peers {
+			var q []float64
+			for i, d := range r.runsOf(p) {
+				q = append(q, d.Rate/spool[i].Rate)
+			}
+			s := figure.Of(q)
+			cells = append(cells, fmt.Sprintf("%.2f× (%.2f–%.2f)", s.Median, s.Min, s.Max))
+		}
+		t.Row(cells...)
+	}
 	row("seconds", func(d drainRun) float64 { return d.Seconds }, "%.2f", true)
 	row("session open, s", func(d drainRun) float64 { return d.OpenSeconds }, "%.3f", false)
 	row("CPU-s/1M hub + edge", func(d drainRun) float64 { return d.HubCPU / n * perMillion }, "%.2f", true)
@@ -331,6 +347,7 @@ func (r *report) printResults(w io.Writer) {
 	}
 	t.Row(tier...)
 	t.Note("records/s = records ÷ seconds from the forwarder's start (dial and Hello included: the 'session open' row) until its metric counts every record acknowledged; the hub acks a batch once its commit is durable in its sink (spool: committed and fsynced; Kafka: the transaction holding the records and the checkpoint committed)")
+	t.Note("÷ spool: the ratio of the medians; round by round: the median (min–max) of each round's own ratio, whose drains ran within seconds of each other")
 	t.Note("CPU: user+system of this process (hub and edge, which run in it) and of the kfake process, over the same span; a real Kafka's CPU would be on other machines, so 'hub + edge' is the hub's own cost")
 	t.Note("'hub commit' is the hub's tributary_hub_commit_seconds: a batch's arrival to its durable commit; 'Kafka transactions' counts EndTxn requests (the session's fence included), 'produce requests' the broker's Produce requests; 'B/record written' is the bytes of the hub's Produce requests (a kgo hook) per record: batches as compressed, with Kafka's framing, each record with its five tributary.* headers (the edge stored %.1f B/record)", float64(r.Settings.StoredBytes)/n)
 	for _, s := range c.sinks {
