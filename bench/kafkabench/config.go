@@ -27,7 +27,7 @@ type config struct {
 	sinks     []string
 	dir       string
 	jsonPath  string
-	profile   string // CPU profile of one extra Kafka drain
+	profile   string // CPU profile of one extra drain into the first sink
 	warmup    bool
 	brokers   int           // kfake brokers
 	codec     string        // the hub's Kafka compression
@@ -46,7 +46,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&sinks, "sinks", sinkSpool+","+sinkKafka+","+sinkKafkaSync, "sinks to measure, comma-separated: "+strings.Join(allSinks, ", "))
 	fs.StringVar(&c.dir, "dir", os.TempDir(), "directory (and filesystem) for the spools and kfake's data")
 	fs.StringVar(&c.jsonPath, "json", "", "also write the results as JSON to this file")
-	fs.StringVar(&c.profile, "cpuprofile", "", "after the measured runs, one extra drain into kfake in memory (not counted) with a CPU profile of this process (hub and edge) written to this file")
+	fs.StringVar(&c.profile, "cpuprofile", "", "after the measured runs, one extra drain into the first of -sinks (not counted) with a CPU profile of this process (hub and edge) written to this file")
 	fs.IntVar(&c.brokers, "brokers", 3, "kfake brokers (partition leadership is spread over them; the client compresses each broker's produce requests on that broker's connection)")
 	fs.StringVar(&c.codec, "compression", "zstd", "the hub's Kafka compression, as replication.kafka.compression: none, gzip, snappy, lz4, zstd")
 	fs.DurationVar(&c.linger, "kafka-linger", -1, "for experiments: kgo.ProducerLinger of the hub's Kafka client (negative: franz-go's default, as the hub has it)")

@@ -161,8 +161,8 @@ func (r *report) measure() error {
 		if err != nil {
 			return err
 		}
-		r.step("extra drain into kfake in memory with a CPU profile (not counted): %s", c.profile)
-		if _, err := r.drain(sinkKafka, runDir, c.profile); err != nil {
+		r.step("extra drain into %s with a CPU profile (not counted): %s", sinkName(c.sinks[0]), c.profile)
+		if _, err := r.drain(c.sinks[0], runDir, c.profile); err != nil {
 			return fmt.Errorf("drain under the profiler: %w", err)
 		}
 	}
