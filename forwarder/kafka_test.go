@@ -357,13 +357,18 @@ func TestKafkaSinkSiteMovesBetweenHubs(t *testing.T) {
 		wg.Wait()
 	}()
 	waitFor(t, "records flowing to hub 1", patience, func() bool { return acked(e, hubStream, 2) > 1000 })
+	failures := e.fwd.Status().Failures
 	rs, _, err := openRaw(t, h2, "plant-k5", "plant-k5", "", map[string]uint32{hubStream: 2})
 	if err != nil {
 		t.Fatalf("second hub: %v", err)
 	}
-	waitFor(t, "hub 1's session to be fenced", patience, func() bool {
-		return strings.Contains(e.fwd.Status().LastError, "fenced")
-	})
+	// Hub 1's session ends: fenced, or, when the fence lands during its
+	// commit, with the commit's outcome unknown (kfake then answers
+	// INVALID_TXN_STATE). Nothing else fails in this test.
+	waitFor(t, "hub 1's session to end", patience, func() bool { return e.fwd.Status().Failures > failures })
+	if st := e.fwd.Status(); !strings.Contains(st.LastError, "fenced") && !strings.Contains(st.LastError, "outcome unknown") {
+		t.Fatalf("hub 1's session ended with %q, want fenced or a commit of unknown outcome", st.LastError)
+	}
 	rs.cancel()
 	h1.stop() // the site moves to hub 2
 	close(stop)
