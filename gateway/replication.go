@@ -6,8 +6,6 @@ import (
 	"net"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -99,29 +97,11 @@ func kafkaOptions(k config.Kafka) (*cluster.KafkaOptions, error) {
 		kgo.ClientID(k.ClientID),
 		kgo.ProducerBatchCompression(codecs[k.Compression]),
 	}
-	tlsCfg, err := k.TLSConfig()
+	dial, err := k.DialOpts()
 	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
+		return nil, err
 	}
-	if tlsCfg != nil {
-		opts = append(opts, kgo.DialTLSConfig(tlsCfg))
-	}
-	if s := k.SASL; s.Mechanism != "" {
-		pass, err := s.Password()
-		if err != nil {
-			return nil, fmt.Errorf("sasl.password_file: %w", err)
-		}
-		switch s.Mechanism {
-		case "plain":
-			opts = append(opts, kgo.SASL(plain.Auth{User: s.Username, Pass: pass}.AsMechanism()))
-		case "scram-sha-256":
-			opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: pass}.AsSha256Mechanism()))
-		case "scram-sha-512":
-			opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: pass}.AsSha512Mechanism()))
-		default:
-			return nil, fmt.Errorf("sasl.mechanism %q: want plain, scram-sha-256 or scram-sha-512", s.Mechanism)
-		}
-	}
+	opts = append(opts, dial...)
 	return &cluster.KafkaOptions{
 		Client:                opts,
 		CheckpointTopic:       k.CheckpointTopic,

@@ -12,8 +12,6 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -185,28 +183,11 @@ func kafkaSection(path string) (config.Kafka, error) {
 // and SASL as the --kafka-config file says.
 func (o verifyOptions) kafkaClient() ([]kgo.Opt, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(o.brokers...), kgo.ClientID("tributary-verify")}
-	k := o.kafkaCfg
-	tlsCfg, err := k.TLSConfig()
+	dial, err := o.kafkaCfg.DialOpts()
 	if err != nil {
-		return nil, usageError{fmt.Errorf("verify: --kafka-config: tls: %w", err)}
+		return nil, usageError{fmt.Errorf("verify: --kafka-config: %w", err)}
 	}
-	if tlsCfg != nil {
-		opts = append(opts, kgo.DialTLSConfig(tlsCfg))
-	}
-	if s := k.SASL; s.Mechanism != "" {
-		pass, err := s.Password()
-		if err != nil {
-			return nil, usageError{fmt.Errorf("verify: --kafka-config: sasl.password_file: %w", err)}
-		}
-		switch s.Mechanism {
-		case "plain":
-			opts = append(opts, kgo.SASL(plain.Auth{User: s.Username, Pass: pass}.AsMechanism()))
-		case "scram-sha-256":
-			opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: pass}.AsSha256Mechanism()))
-		case "scram-sha-512":
-			opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: pass}.AsSha512Mechanism()))
-		}
-	}
+	opts = append(opts, dial...)
 	return opts, nil
 }
 

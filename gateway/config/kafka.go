@@ -8,6 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
 	"github.com/tributary-io/tributary/cluster"
 )
 
@@ -114,6 +118,39 @@ func (k Kafka) TLSConfig() (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return cfg, nil
+}
+
+// DialOpts are the franz-go options that reach and authenticate to the
+// brokers as the section says: TLS and SASL (not the seed brokers, the
+// client id or anything about producing).
+func (k Kafka) DialOpts() ([]kgo.Opt, error) {
+	var opts []kgo.Opt
+	tlsCfg, err := k.TLSConfig()
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	if tlsCfg != nil {
+		opts = append(opts, kgo.DialTLSConfig(tlsCfg))
+	}
+	s := k.SASL
+	if s.Mechanism == "" {
+		return opts, nil
+	}
+	pass, err := s.Password()
+	if err != nil {
+		return nil, fmt.Errorf("sasl.password_file: %w", err)
+	}
+	switch s.Mechanism {
+	case "plain":
+		opts = append(opts, kgo.SASL(plain.Auth{User: s.Username, Pass: pass}.AsMechanism()))
+	case "scram-sha-256":
+		opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: pass}.AsSha256Mechanism()))
+	case "scram-sha-512":
+		opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: pass}.AsSha512Mechanism()))
+	default:
+		return nil, fmt.Errorf("sasl.mechanism %q: want plain, scram-sha-256 or scram-sha-512", s.Mechanism)
+	}
+	return opts, nil
 }
 
 // Password reads kafka.sasl.password_file: its first non-empty line.
