@@ -53,8 +53,10 @@
 //
 // # Caveats
 //
-// A Kafka hub keeps no state: ListSites reports only the sites it has served
-// since it started. A session whose transactions cannot finish within
+// A Kafka hub keeps no state on disk: ListSites reports the sites the
+// checkpoint topic holds, with heads and lag only for the sites this hub
+// serves. A session whose transactions cannot finish within
 // KafkaOptions.Timeout ends, and the edge retries with backoff; while Kafka
-// is away the hub acks nothing and holds at most Pipeline batches per site.
+// is away the hub acks nothing and holds per site at most Pipeline writes
+// and PipelineBytes of records.
 package cluster

@@ -39,6 +39,13 @@ type Options struct {
 	// once; more wait in the receive loop (and gRPC's flow control pushes
 	// back on the edge). Default 64.
 	Pipeline int
+	// PipelineBytes caps the record bytes of one session's writes not yet
+	// acknowledged (queued or committing): past it the hub reads no more
+	// of the session's batches, and gRPC's flow control holds the edge
+	// back. With Pipeline it bounds what a site can make the hub hold
+	// while its store is slow or away. Default 8 × MaxTxnBytes (32 MiB);
+	// at least 2 × MaxTxnBytes.
+	PipelineBytes int
 	// Registerer receives the metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// Logger; nil logs nothing.
@@ -63,6 +70,10 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Pipeline <= 0 {
 		o.Pipeline = 64
 	}
+	if o.PipelineBytes <= 0 {
+		o.PipelineBytes = 8 * o.MaxTxnBytes
+	}
+	o.PipelineBytes = max(o.PipelineBytes, 2*o.MaxTxnBytes)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

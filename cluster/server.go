@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -209,7 +210,8 @@ func (s *Server) open(ctx context.Context, cred credential, h *tributaryv1.Hello
 	case h.GetEpoch() == "":
 		return nil, nil, status.Error(codes.InvalidArgument, "hello: epoch is empty")
 	}
-	sess := &session{srv: s, site: site, epoch: h.GetEpoch(), parts: map[partKey]*partState{}}
+	sess := &session{srv: s, site: site, epoch: h.GetEpoch(), parts: map[partKey]*partState{},
+		budget: semaphore.NewWeighted(int64(s.opts.PipelineBytes))}
 	welcome := &tributaryv1.Welcome{}
 	var offers []siteOffer
 	type target struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -28,6 +29,7 @@ type session struct {
 	w          sinkSession
 	parts      map[partKey]*partState
 	gapRecords uint64
+	budget     *semaphore.Weighted // Options.PipelineBytes
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -48,6 +50,7 @@ type pendingAck struct {
 	err     error
 	ack     *tributaryv1.Ack
 	records int
+	bytes   int64 // taken from the session's byte budget
 	start   time.Time
 }
 
@@ -222,8 +225,15 @@ func (ss *session) ack(b *tributaryv1.Batch, next uint64) *tributaryv1.Ack {
 }
 
 func (ss *session) commit(queue chan<- *pendingAck, w *write, p *pendingAck) error {
+	// A write larger than the whole budget (a record beyond MaxTxnBytes)
+	// waits for the budget to be free, then goes alone.
+	p.bytes = min(int64(w.bytes), int64(ss.srv.opts.PipelineBytes))
+	if err := ss.budget.Acquire(ss.ctx, p.bytes); err != nil {
+		return context.Cause(ss.ctx)
+	}
 	p.done = make(chan struct{})
 	if err := ss.enqueue(queue, p); err != nil {
+		ss.budget.Release(p.bytes)
 		return err
 	}
 	err := ss.w.commit(ss.ctx, w, func(err error) {
@@ -254,6 +264,7 @@ func (ss *session) sendAcks(stream tributaryv1.ReplicationService_ReplicateServe
 	for p := range queue {
 		select {
 		case <-p.done:
+			ss.budget.Release(p.bytes)
 		case <-ss.ctx.Done():
 			return
 		}

@@ -769,16 +769,17 @@ func liveHeap() uint64 {
 
 // While Kafka stalls (produce and commit requests are held, unanswered),
 // the hub acks nothing and holds a bounded amount, however much the site
-// sends: its session's queue (Options.Pipeline writes of at most an edge
-// batch each), one transaction in the Kafka client and gRPC's flow-control
-// window. The edge, whose window is made unlimited so that only the hub
+// sends: its session's queue (Options.PipelineBytes of records; the count
+// of writes, Options.Pipeline, is made too large to bind), one transaction
+// in the Kafka client and gRPC's flow-control window. The edge, whose window is made unlimited so that only the hub
 // bounds what it takes in, keeps storing. When Kafka answers again,
 // everything lands once. The heap is the whole test process's (hub, edge
 // and Kafka), read after a collection.
 func TestKafkaSinkStallBoundsMemory(t *testing.T) {
 	const (
-		pipeline   = 8
+		pipeline   = 1 << 12
 		maxTxn     = 256 << 10
+		queueBytes = 8 * maxTxn
 		recordSize = 1 << 10
 		perAppend  = 512      // records per append: a 256 KiB batch in each partition
 		total      = 48 << 20 // bytes the site stores while Kafka stalls
@@ -786,7 +787,7 @@ func TestKafkaSinkStallBoundsMemory(t *testing.T) {
 	ca := testcert.NewCA(t, "sites")
 	kc := startKafka(t)
 	h := &hub{t: t, ca: ca, done: make(chan struct{})}
-	h.opts = cluster.Options{Kafka: kafkaHubOptions(kc.ListenAddrs()), Pipeline: pipeline, MaxTxnBytes: maxTxn}
+	h.opts = cluster.Options{Kafka: kafkaHubOptions(kc.ListenAddrs()), Pipeline: pipeline, PipelineBytes: queueBytes, MaxTxnBytes: maxTxn}
 	// Longer than the stall should last, so that one session holds a full
 	// queue throughout; if it does not, sessions cycle, which the bound
 	// must survive too.
@@ -872,9 +873,10 @@ func TestKafkaSinkStallBoundsMemory(t *testing.T) {
 	if held.Load() == 0 {
 		t.Fatal("no request to Kafka was held: the stall did not happen")
 	}
-	// What the hub may hold, from its options: its queue of writes (an
-	// edge batch here is one MaxTxnBytes; twice, decoded and as Kafka
-	// records), the Kafka client's buffer twice (as records, and encoded in
+	// What the hub may hold, from its options: its queue of writes
+	// (PipelineBytes, and the batch in hand and its chunks, three
+	// MaxTxnBytes; twice, decoded and as Kafka records), the Kafka
+	// client's buffer twice (as records, and encoded in
 	// requests Kafka holds), and gRPC's largest flow-control window (the
 	// limit of its BDP estimator), with some slack.
 	const (
@@ -882,8 +884,8 @@ func TestKafkaSinkStallBoundsMemory(t *testing.T) {
 		clientBytes = 4*maxTxn + 1<<20 + 1<<20 // MaxBufferedBytes at MaxRecordBytes' default
 		slack       = 8 << 20
 	)
-	bound := float64((pipeline+3)*maxTxn*2+2*clientBytes+grpcWindow+slack) / (1 << 20)
-	sentBound := float64((pipeline+3)*(maxTxn+64<<10)+grpcWindow) / (1 << 20)
+	bound := float64((queueBytes+3*maxTxn)*2+2*clientBytes+grpcWindow+slack) / (1 << 20)
+	sentBound := float64(queueBytes+3*(maxTxn+64<<10)+grpcWindow) / (1 << 20)
 	last, mid := ss[steps-1], ss[steps/2-1]
 	// Growth from the lowest reading: what an earlier test left may still
 	// have been going away when the start was read.
