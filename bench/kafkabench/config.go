@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tributary-io/tributary/bench/internal/replwork"
 )
 
 // The sinks a run can measure, in the order they run within a round.
@@ -79,19 +81,14 @@ func parseFlags(args []string) (config, error) {
 }
 
 func (c config) validate() error {
+	if err := replwork.ValidateBacklog(c.runs, c.records, c.devices, c.fillBatch); err != nil {
+		return err
+	}
 	switch {
-	case c.runs < 1:
-		return fmt.Errorf("invalid -runs %d: at least 1", c.runs)
-	case c.records < 1000:
-		return fmt.Errorf("invalid -records %d: at least 1000", c.records)
-	case c.devices < 1 || c.devices > 1_000_000:
-		return fmt.Errorf("invalid -devices %d: 1 to 1000000", c.devices)
 	case c.brokers < 1 || c.brokers > 9:
 		return fmt.Errorf("invalid -brokers %d: 1 to 9", c.brokers)
 	case codecs[c.codec] == nil:
 		return fmt.Errorf("invalid -compression %q: none, gzip, snappy, lz4 or zstd", c.codec)
-	case c.fillBatch < 1 || c.fillBatch > 20000:
-		return fmt.Errorf("invalid -fill-batch %d: 1 to 20000 (a batch must fit in one 4 MiB commit)", c.fillBatch)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	tributaryv1 "github.com/tributary-io/tributary/api/tributary/v1"
+	"github.com/tributary-io/tributary/bench/internal/replwork"
 	"github.com/tributary-io/tributary/cluster"
 	"github.com/tributary-io/tributary/forwarder"
 	"github.com/tributary-io/tributary/spool"
@@ -136,7 +137,7 @@ func (r *report) drain(sink, runDir string, profile string) (drainRun, error) {
 	defer gs.Stop()
 
 	edgeDir := filepath.Join(runDir, "edge")
-	if err := copyTree(r.template, edgeDir); err != nil {
+	if err := replwork.CopyTree(r.template, edgeDir); err != nil {
 		return res, fmt.Errorf("copy the filled edge spool: %w", err)
 	}
 	edgeSp, err := spool.Open(edgeDir, spool.Options{})

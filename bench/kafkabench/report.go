@@ -4,16 +4,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/tributary-io/tributary/bench/internal/figure"
-	"github.com/tributary-io/tributary/bench/internal/host"
 	benchproc "github.com/tributary-io/tributary/bench/internal/proc"
+	"github.com/tributary-io/tributary/bench/internal/replwork"
 )
 
 const perMillion = 1e6
@@ -34,37 +32,18 @@ type report struct {
 }
 
 type settings struct {
-	Command     string      `json:"command"`
-	Date        string      `json:"date"`
-	GoVersion   string      `json:"go_version"`
-	Platform    string      `json:"goos_goarch"`
-	NumCPU      int         `json:"num_cpu"`
-	Filesystem  string      `json:"filesystem"`
-	Tributary   string      `json:"tributary"`
-	FranzGo     string      `json:"franz_go"`
-	Kfake       string      `json:"kfake"`
-	MeanPayload float64     `json:"mean_payload_bytes"`
-	MinPayload  int         `json:"min_payload_bytes"`
-	MaxPayload  int         `json:"max_payload_bytes"`
-	Example     string      `json:"example_payload"`
-	StoredBytes int64       `json:"edge_stored_bytes"`
-	FillSeconds float64     `json:"fill_s"`
-	Digest      fingerprint `json:"workload_digest"`
-	LoadStart   string      `json:"loadavg_start"`
-	LoadEnd     string      `json:"loadavg_end"`
+	replwork.Machine
+	Tributary string `json:"tributary"`
+	FranzGo   string `json:"franz_go"`
+	Kfake     string `json:"kfake"`
+	replwork.Backlog
+	Digest    fingerprint `json:"workload_digest"`
+	LoadStart string      `json:"loadavg_start"`
+	LoadEnd   string      `json:"loadavg_end"`
 }
 
 func (r *report) step(format string, args ...any) {
-	fmt.Fprintf(r.progress, "[%5.1fs] %s\n", time.Since(r.began).Seconds(), fmt.Sprintf(format, args...))
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "n/a"
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:min(3, len(f))], " ")
+	replwork.Step(r.progress, r.began, format, args...)
 }
 
 // prepare generates the workload and fills the edge spool template once
@@ -76,11 +55,9 @@ func (r *report) prepare(args []string) error {
 	if r.workDir, err = os.MkdirTemp(c.dir, "kafkabench-"); err != nil {
 		return err
 	}
-	r.Settings = settings{Command: strings.TrimSpace("go run ./bench/kafkabench " + strings.Join(args, " ")),
-		Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
-		NumCPU: runtime.NumCPU(), Filesystem: host.FSKind(r.workDir), LoadStart: loadAvg(), Tributary: "this tree"}
+	r.Settings = settings{Machine: replwork.NewMachine("kafkabench", args, r.workDir), LoadStart: replwork.LoadAvg(), Tributary: "this tree"}
 	if root, err := benchproc.ModuleRoot("kafkabench"); err == nil {
-		r.Settings.Tributary = treeVersion(root)
+		r.Settings.Tributary = replwork.TreeVersion(root)
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {
@@ -92,32 +69,19 @@ func (r *report) prepare(args []string) error {
 			}
 		}
 	}
-	recs := workload(c.records, c.devices)
+	recs := replwork.Workload(c.records, c.devices)
 	for _, rec := range recs {
 		r.want.add(rec.Key, rec.Value, rec.Time)
 	}
 	r.Settings.Digest = r.want
-	r.Settings.MeanPayload, r.Settings.MinPayload, r.Settings.MaxPayload = payloadStats(recs)
-	r.Settings.Example = string(recs[min(42, len(recs)-1)].Value)
+	r.Settings.Describe(recs)
 	r.template = filepath.Join(r.workDir, "template")
 	r.step("filling the edge spool template with %d records", c.records)
-	t0 := time.Now()
-	if r.Settings.StoredBytes, err = fillSpool(r.template, recs, c.fillBatch); err != nil {
+	if err := r.Settings.Fill(r.template, recs, c.fillBatch); err != nil {
 		return err
 	}
-	r.Settings.FillSeconds = time.Since(t0).Seconds()
 	runtime.GC() // the records are garbage now: the runs start with a small heap
 	return nil
-}
-
-// treeVersion names the commit this tree is at, with "+dirty" if it has
-// changes.
-func treeVersion(root string) string {
-	b, err := exec.Command("git", "-C", root, "describe", "--always", "--dirty=+dirty").Output()
-	if err != nil {
-		return "this tree"
-	}
-	return "commit " + strings.TrimSpace(string(b))
 }
 
 // measure runs the sinks round by round, so that drift on the shared
@@ -167,7 +131,7 @@ func (r *report) measure() error {
 		}
 	}
 	r.ElapsedS = time.Since(r.began).Seconds()
-	r.Settings.LoadEnd = loadAvg()
+	r.Settings.LoadEnd = replwork.LoadAvg()
 	return nil
 }
 
@@ -206,8 +170,7 @@ func (r *report) printSettings(w io.Writer) {
 	fmt.Fprintf(w, "machine    shared: other work may run on it concurrently; load average at the start %s\n", s.LoadStart)
 	fmt.Fprintf(w, "dir        %s\n", s.Filesystem)
 	fmt.Fprintf(w, "tributary  %s; franz-go %s, kfake %s\n", s.Tributary, s.FranzGo, s.Kfake)
-	fmt.Fprintf(w, "workload   %d records, %d devices (key = device id), JSON %.1f bytes mean (%d–%d), e.g. %s\n",
-		c.records, c.devices, s.MeanPayload, s.MinPayload, s.MaxPayload, s.Example)
+	s.PrintWorkload(w, c.records, c.devices)
 	fmt.Fprintf(w, "edge       stream telemetry, 8 partitions, zstd; filled before each run's edge starts (spool.Append of %d records a call, %.1f s, %.1f MB stored, %.1f B/record); forwarder defaults (window 32 batches, 8 MiB)\n",
 		c.fillBatch, s.FillSeconds, float64(s.StoredBytes)/1e6, float64(s.StoredBytes)/float64(c.records))
 	fmt.Fprintln(w, "hub        cluster.New on a plaintext gRPC server on loopback, in this process with the edge; MaxTxnBytes 4 MiB, Pipeline 64 (the defaults a hub gets)")

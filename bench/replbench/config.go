@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tributary-io/tributary/bench/internal/replwork"
 )
 
 // config is the command line.
@@ -78,15 +80,10 @@ func parseFlags(args []string) (config, error) {
 }
 
 func (c config) validate() error {
+	if err := replwork.ValidateBacklog(c.runs, c.records, c.devices, c.fillBatch); err != nil {
+		return err
+	}
 	switch {
-	case c.runs < 1:
-		return fmt.Errorf("invalid -runs %d: at least 1", c.runs)
-	case c.records < 1000:
-		return fmt.Errorf("invalid -records %d: at least 1000", c.records)
-	case c.devices < 1 || c.devices > 1_000_000:
-		return fmt.Errorf("invalid -devices %d: 1 to 1000000", c.devices)
-	case c.fillBatch < 1 || c.fillBatch > 20000:
-		return fmt.Errorf("invalid -fill-batch %d: 1 to 20000 (a batch must fit in one 4 MiB commit)", c.fillBatch)
 	case c.mqttWindow < 1 || c.mqttWindow > 65535:
 		return fmt.Errorf("invalid -mqtt-window %d: 1 to 65535", c.mqttWindow)
 	case c.rate < 1000 || c.rate%1000 != 0:

@@ -3,17 +3,16 @@ package main
 import (
 	"errors"
 	"fmt"
-	benchproc "github.com/tributary-io/tributary/bench/internal/proc"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
 	"github.com/tributary-io/tributary/bench/internal/figure"
-	"github.com/tributary-io/tributary/bench/internal/host"
+	benchproc "github.com/tributary-io/tributary/bench/internal/proc"
+	"github.com/tributary-io/tributary/bench/internal/replwork"
 )
 
 // report holds the settings and every result.
@@ -37,35 +36,16 @@ type report struct {
 }
 
 type settings struct {
-	Command     string  `json:"command"`
-	Date        string  `json:"date"`
-	GoVersion   string  `json:"go_version"`
-	Platform    string  `json:"goos_goarch"`
-	NumCPU      int     `json:"num_cpu"`
-	Filesystem  string  `json:"filesystem"`
-	Tributary   string  `json:"tributary"`
-	Mosquitto   string  `json:"mosquitto"`
-	MeanPayload float64 `json:"mean_payload_bytes"`
-	MinPayload  int     `json:"min_payload_bytes"`
-	MaxPayload  int     `json:"max_payload_bytes"`
-	Example     string  `json:"example_payload"`
-	StoredBytes int64   `json:"edge_stored_bytes"`
-	FillSeconds float64 `json:"fill_s"`
-	LoadStart   string  `json:"loadavg_start"`
-	LoadEnd     string  `json:"loadavg_end"`
+	replwork.Machine
+	Tributary string `json:"tributary"`
+	Mosquitto string `json:"mosquitto"`
+	replwork.Backlog
+	LoadStart string `json:"loadavg_start"`
+	LoadEnd   string `json:"loadavg_end"`
 }
 
 func (r *report) step(format string, args ...any) {
-	fmt.Fprintf(r.progress, "[%5.1fs] %s\n", time.Since(r.began).Seconds(), fmt.Sprintf(format, args...))
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "n/a"
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:min(3, len(f))], " ")
+	replwork.Step(r.progress, r.began, format, args...)
 }
 
 // prepare builds tributary, finds mosquitto, generates the workload and
@@ -77,9 +57,7 @@ func (r *report) prepare(args []string) error {
 	if r.workDir, err = os.MkdirTemp(c.dir, "replbench-"); err != nil {
 		return err
 	}
-	r.Settings = settings{Command: strings.TrimSpace("go run ./bench/replbench " + strings.Join(args, " ")),
-		Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
-		NumCPU: runtime.NumCPU(), Filesystem: host.FSKind(r.workDir), LoadStart: loadAvg()}
+	r.Settings = settings{Machine: replwork.NewMachine("replbench", args, r.workDir), LoadStart: replwork.LoadAvg()}
 	if c.has(1) {
 		root, err := benchproc.ModuleRoot("replbench")
 		if err != nil {
@@ -92,7 +70,7 @@ func (r *report) prepare(args []string) error {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build ./cmd/tributary: %w\n%s", err, out)
 		}
-		r.Settings.Tributary = treeVersion(root)
+		r.Settings.Tributary = replwork.TreeVersion(root)
 	}
 	if c.has(2) {
 		if r.mosquitto, err = exec.LookPath("mosquitto"); err != nil {
@@ -105,29 +83,17 @@ func (r *report) prepare(args []string) error {
 		v, _, _ := strings.Cut(string(out), "\n")
 		r.Settings.Mosquitto = strings.TrimSpace(strings.TrimPrefix(v, "mosquitto version "))
 	}
-	r.recs = workload(c.records, c.devices)
-	r.Settings.MeanPayload, r.Settings.MinPayload, r.Settings.MaxPayload = payloadStats(r.recs)
-	r.Settings.Example = string(r.recs[42].value)
+	work := replwork.Workload(c.records, c.devices)
+	r.recs = records(work)
+	r.Settings.Describe(work)
 	if c.has(1) {
 		r.template = filepath.Join(r.workDir, "template")
 		r.step("filling the edge spool template with %d records", c.records)
-		t0 := time.Now()
-		if r.Settings.StoredBytes, err = fillSpool(r.template, r.recs, c.fillBatch); err != nil {
+		if err := r.Settings.Fill(filepath.Join(r.template, "spool"), work, c.fillBatch); err != nil {
 			return err
 		}
-		r.Settings.FillSeconds = time.Since(t0).Seconds()
 	}
 	return nil
-}
-
-// treeVersion names the commit tributary is built from, with "+dirty" if
-// the tree has changes.
-func treeVersion(root string) string {
-	b, err := exec.Command("git", "-C", root, "describe", "--always", "--dirty=+dirty").Output()
-	if err != nil {
-		return "this tree"
-	}
-	return "commit " + strings.TrimSpace(string(b))
 }
 
 // measure runs the sections round by round, so that drift on the shared
@@ -187,7 +153,7 @@ func (r *report) measure() error {
 		}
 	}
 	r.ElapsedS = time.Since(r.began).Seconds()
-	r.Settings.LoadEnd = loadAvg()
+	r.Settings.LoadEnd = replwork.LoadAvg()
 	return nil
 }
 
@@ -200,8 +166,7 @@ func (r *report) printSettings(w io.Writer) {
 	fmt.Fprintf(w, "platform   %s %s, NumCPU %d; not pinned: each side's two processes, the relay and the generator share the cores\n", s.GoVersion, s.Platform, s.NumCPU)
 	fmt.Fprintf(w, "machine    shared: other engineers run tests on it concurrently; load average at the start %s\n", s.LoadStart)
 	fmt.Fprintf(w, "dir        %s\n", s.Filesystem)
-	fmt.Fprintf(w, "workload   %d records, %d devices (key = device id), JSON %.1f bytes mean (%d–%d), e.g. %s\n",
-		c.records, c.devices, s.MeanPayload, s.MinPayload, s.MaxPayload, s.Example)
+	s.PrintWorkload(w, c.records, c.devices)
 	fmt.Fprintf(w, "runs       %d per figure (median, min–max), sections interleaved round by round\n", c.runs)
 	if c.has(1) {
 		fmt.Fprintf(w, "tributary  %s: `tributary hub -c` and `tributary edge -c` processes, generated minimal configs: stream telemetry (8 partitions, zstd), "+

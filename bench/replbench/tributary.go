@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/tributary-io/tributary/spool"
+	"github.com/tributary-io/tributary/bench/internal/replwork"
 )
 
 // The Tributary side of section 1: the tributary binary built from this
@@ -53,69 +50,7 @@ upstream:
 ` + streamCfg
 
 // edgeStream is the edge's stream, as the config above makes it.
-var edgeStream = spool.StreamConfig{Name: "telemetry", Partitions: 8, MaxBytes: 64 << 30}
-
-// fillSpool writes recs into a new spool under dir/spool, fillBatch records
-// per Append, and returns the bytes it stores (batches as stored).
-func fillSpool(dir string, recs []record, fillBatch int) (int64, error) {
-	sp, err := spool.Open(filepath.Join(dir, "spool"), spool.Options{})
-	if err != nil {
-		return 0, err
-	}
-	if err := sp.EnsureStream(edgeStream); err != nil {
-		sp.Close()
-		return 0, err
-	}
-	batch := make([]spool.Record, 0, fillBatch)
-	for i, r := range recs {
-		batch = append(batch, spool.Record{Key: []byte(r.device), Value: r.value, Time: r.ts})
-		if len(batch) == fillBatch || i == len(recs)-1 {
-			if _, err := sp.Append(context.Background(), edgeStream.Name, batch...); err != nil {
-				sp.Close()
-				return 0, fmt.Errorf("fill the edge spool: %w", err)
-			}
-			batch = batch[:0]
-		}
-	}
-	st, err := sp.Stat()
-	if err != nil {
-		sp.Close()
-		return 0, err
-	}
-	var stored int64
-	for _, s := range st.Streams {
-		stored += s.Bytes
-	}
-	return stored, sp.Close()
-}
-
-// copyTree copies the regular files under src to dst.
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		to := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(to, 0o755)
-		}
-		in, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		out, err := os.Create(to)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(out, in); err != nil {
-			out.Close()
-			return err
-		}
-		return out.Close()
-	})
-}
+var edgeStream = replwork.Stream
 
 // drainRun is one run of section 1.
 type drainRun struct {
@@ -163,7 +98,7 @@ func (r *report) drainTributary(runDir string, perf bool) (drainRun, error) {
 	}
 	defer rl.close()
 	edgeData := filepath.Join(runDir, "edge")
-	if err := copyTree(r.template, edgeData); err != nil {
+	if err := replwork.CopyTree(r.template, edgeData); err != nil {
 		return res, fmt.Errorf("copy the filled edge spool: %w", err)
 	}
 	edgeCfg := filepath.Join(runDir, "edge.yaml")
