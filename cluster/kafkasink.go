@@ -332,6 +332,12 @@ func (k *kafkaSink) open(ctx context.Context, site string, rec siteRecord) (sink
 	}
 	opts := append(k.ko.Client[:len(k.ko.Client):len(k.ko.Client)],
 		kgo.TransactionalID(k.ko.TransactionalIDPrefix+site),
+		// Kafka aborts a transaction open longer than this. It must
+		// outlast Timeout, within which the hub ends the transaction
+		// itself; past it, a transaction a dead hub left open stops
+		// holding back read_committed consumers even if its site never
+		// comes back to fence it.
+		kgo.TransactionTimeout(k.ko.Timeout+10*time.Second),
 		kgo.RecordPartitioner(partitioner{ckpt: k.ko.CheckpointTopic, keyed: kgo.StickyKeyPartitioner(nil)}),
 		// kgo counts a batch with the 4-byte length before it in a produce
 		// request; Kafka's max.message.bytes does not.
