@@ -72,11 +72,13 @@
 // inline client: subscribers see it as the origin, NoLocal does not apply,
 // and MQTT 5 properties (user properties, content type, expiry) are not
 // passed on. As MQTT asks, a route whose first level is a wildcard does not
-// match topics starting with '$'. QoS 2 is at least once for now: a duplicate PUBLISH sent
-// before our PUBREC is stored again. Will messages go straight to
-// subscribers (mochi sends them without the publish hooks) and are not
-// stored. An MQTT 3.1.1 client whose payload a route refuses is
-// disconnected: that protocol has no other refusal.
+// match topics starting with '$'. A QoS 2 PUBLISH sent again before its
+// PUBREL is answered with a PUBREC and not stored again; once PUBCOMP is out
+// the packet id is free, and a PUBLISH with it is a new message, as MQTT
+// says. Will messages go straight to subscribers (mochi sends them without
+// the publish hooks) and are not stored. An MQTT 3.1.1 client whose
+// payload a route refuses is disconnected: that protocol has no other
+// refusal.
 //
 // The ingest API reads the tokens file once, at startup: a changed file
 // takes a restart. Tokens are plain bearer tokens, so HTTP and gRPC should

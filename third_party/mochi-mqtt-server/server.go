@@ -926,8 +926,12 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 	if !cl.Net.Inline {
 		if pki, ok := cl.State.Inflight.Get(pk.PacketID); ok {
 			if pki.FixedHeader.Type == packets.Pubrec { // [MQTT-4.3.3-10]
-				ack := s.buildAck(pk.PacketID, packets.Pubrec, 0, pk.Properties, packets.ErrPacketIdentifierInUse)
-				return cl.WritePacket(ack)
+				// Tributary patch: this was answered with a new PUBREC, reason 0x91
+				// (Packet Identifier in use), an error. The PUBLISH is a resend of
+				// one already accepted (its PUBREC lost or not yet read) and must
+				// be acknowledged with a PUBREC, as it was: the PUBREC in flight.
+				// An MQTT 5 client given 0x91 takes the message as refused.
+				return cl.WritePacket(pki)
 			}
 			if ok := cl.State.Inflight.Delete(pk.PacketID); ok { // [MQTT-4.3.2-5]
 				atomic.AddInt64(&s.Info.Inflight, -1)
