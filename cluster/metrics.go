@@ -15,6 +15,7 @@ type metrics struct {
 	trimmed      prometheus.Counter
 	gapRecords   prometheus.Counter
 	commit       prometheus.Histogram
+	pending      prometheus.Gauge
 	set          *promreg.Set
 }
 
@@ -31,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "tributary_hub_batches_total", Help: "Batches (and gaps) received and committed.",
 		}),
 		records: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tributary_hub_records_total", Help: "Records committed to the hub spool (after trimming).",
+			Name: "tributary_hub_records_total", Help: "Records committed to the hub's store, its spool or Kafka (after trimming).",
 		}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tributary_hub_received_bytes_total", Help: "Batch bytes received, as stored on the edge (compressed).",
@@ -47,8 +48,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time from a batch's arrival to its durable commit.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tributary_hub_pending_bytes",
+			Help: "Record bytes received and not yet acknowledged (queued or committing), over all sessions; at most Options.MaxPendingBytes.",
+		}),
 	}
-	set, err := promreg.Register(reg, m.sessions, m.sessionsOpen, m.batches, m.records, m.bytes, m.trimmed, m.gapRecords, m.commit)
+	set, err := promreg.Register(reg, m.sessions, m.sessionsOpen, m.batches, m.records, m.bytes, m.trimmed, m.gapRecords, m.commit, m.pending)
 	if err != nil {
 		return nil, err
 	}

@@ -46,6 +46,11 @@ type Options struct {
 	// while its store is slow or away. Default 8 × MaxTxnBytes (32 MiB);
 	// at least 2 × MaxTxnBytes.
 	PipelineBytes int
+	// MaxPendingBytes caps the same over all sessions: however many sites
+	// send while the store is slow, the hub holds at most this much of
+	// their records; a session past it waits, and its edge is held back,
+	// until commits free some. Default 256 MiB; at least PipelineBytes.
+	MaxPendingBytes int64
 	// Registerer receives the metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// Logger; nil logs nothing.
@@ -74,6 +79,10 @@ func (o Options) withDefaults() (Options, error) {
 		o.PipelineBytes = 8 * o.MaxTxnBytes
 	}
 	o.PipelineBytes = max(o.PipelineBytes, 2*o.MaxTxnBytes)
+	if o.MaxPendingBytes <= 0 {
+		o.MaxPendingBytes = 256 << 20
+	}
+	o.MaxPendingBytes = max(o.MaxPendingBytes, int64(o.PipelineBytes))
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -32,9 +32,10 @@ type Server struct {
 	tributaryv1.UnimplementedReplicationServiceServer
 	tributaryv1.UnimplementedSiteServiceServer
 
-	opts Options
-	sink sink
-	m    *metrics
+	opts    Options
+	sink    sink
+	m       *metrics
+	pending *semaphore.Weighted // Options.MaxPendingBytes, over all sessions
 
 	mu      sync.Mutex
 	closing bool
@@ -69,7 +70,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, m: m, sites: map[string]*siteState{}}
+	s := &Server{opts: o, m: m, sites: map[string]*siteState{}, pending: semaphore.NewWeighted(o.MaxPendingBytes)}
 	if o.Kafka != nil {
 		if s.sink, err = newKafkaSink(o); err != nil {
 			m.set.Unregister()

@@ -228,12 +228,12 @@ func (ss *session) commit(queue chan<- *pendingAck, w *write, p *pendingAck) err
 	// A write larger than the whole budget (a record beyond MaxTxnBytes)
 	// waits for the budget to be free, then goes alone.
 	p.bytes = min(int64(w.bytes), int64(ss.srv.opts.PipelineBytes))
-	if err := ss.budget.Acquire(ss.ctx, p.bytes); err != nil {
-		return context.Cause(ss.ctx)
+	if err := ss.acquire(p.bytes); err != nil {
+		return err
 	}
 	p.done = make(chan struct{})
 	if err := ss.enqueue(queue, p); err != nil {
-		ss.budget.Release(p.bytes)
+		ss.release(p.bytes)
 		return err
 	}
 	err := ss.w.commit(ss.ctx, w, func(err error) {
@@ -246,6 +246,26 @@ func (ss *session) commit(queue chan<- *pendingAck, w *write, p *pendingAck) err
 		return commitStatus(err)
 	}
 	return nil
+}
+
+// acquire takes n bytes from the session's budget, then from the hub's,
+// waiting while either is spent.
+func (ss *session) acquire(n int64) error {
+	if err := ss.budget.Acquire(ss.ctx, n); err != nil {
+		return context.Cause(ss.ctx)
+	}
+	if err := ss.srv.pending.Acquire(ss.ctx, n); err != nil {
+		ss.budget.Release(n)
+		return context.Cause(ss.ctx)
+	}
+	ss.srv.m.pending.Add(float64(n))
+	return nil
+}
+
+func (ss *session) release(n int64) {
+	ss.srv.m.pending.Sub(float64(n))
+	ss.srv.pending.Release(n)
+	ss.budget.Release(n)
 }
 
 func (ss *session) enqueue(queue chan<- *pendingAck, p *pendingAck) error {
@@ -261,11 +281,28 @@ func (ss *session) enqueue(queue chan<- *pendingAck, p *pendingAck) error {
 // failure ends the session.
 func (ss *session) sendAcks(stream tributaryv1.ReplicationService_ReplicateServer, queue <-chan *pendingAck) {
 	m := ss.srv.m
+	// When the session ends first, what is queued still holds bytes of the
+	// hub's budget until its commit ends (the sink fails queued writes
+	// once the session closes); they go back then.
+	var left []*pendingAck
+	defer func() {
+		go func() {
+			for _, p := range left {
+				<-p.done
+				ss.release(p.bytes)
+			}
+			for p := range queue { // closed once the receive loop ends
+				<-p.done
+				ss.release(p.bytes)
+			}
+		}()
+	}()
 	for p := range queue {
 		select {
 		case <-p.done:
-			ss.budget.Release(p.bytes)
+			ss.release(p.bytes)
 		case <-ss.ctx.Done():
+			left = append(left, p)
 			return
 		}
 		if p.err != nil {

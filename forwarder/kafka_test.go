@@ -771,8 +771,9 @@ func liveHeap() uint64 {
 // the hub acks nothing and holds a bounded amount, however much the site
 // sends: its session's queue (Options.PipelineBytes of records; the count
 // of writes, Options.Pipeline, is made too large to bind), one transaction
-// in the Kafka client and gRPC's flow-control window. The edge, whose window is made unlimited so that only the hub
-// bounds what it takes in, keeps storing. When Kafka answers again,
+// in the Kafka client and gRPC's flow-control window. The edge, whose
+// window is made unlimited so that only the hub bounds what it takes in,
+// keeps storing. When Kafka answers again,
 // everything lands once. The heap is the whole test process's (hub, edge
 // and Kafka), read after a collection.
 func TestKafkaSinkStallBoundsMemory(t *testing.T) {

@@ -57,13 +57,14 @@ func (n *Node) startReplication(sp *spool.Spool) (*replication, error) {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
 	}
 	co := cluster.Options{
-		Spool:          sp,
-		StreamName:     rc.Stream,
-		Tokens:         ts,
-		AllowAnonymous: rc.AllowAnonymous,
-		MaxTxnBytes:    int(n.cfg.Spool.MaxBatchBytes),
-		Registerer:     n.reg,
-		Logger:         n.log.With("component", "replication"),
+		Spool:           sp,
+		StreamName:      rc.Stream,
+		Tokens:          ts,
+		AllowAnonymous:  rc.AllowAnonymous,
+		MaxTxnBytes:     int(n.cfg.Spool.MaxBatchBytes),
+		MaxPendingBytes: int64(rc.MaxPendingBytes),
+		Registerer:      n.reg,
+		Logger:          n.log.With("component", "replication"),
 	}
 	if rc.Sink == config.SinkKafka {
 		ko, err := kafkaOptions(rc.Kafka)

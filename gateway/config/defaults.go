@@ -121,7 +121,7 @@ func Default(role Role) Config {
 			Unrouted: "drop",
 		},
 		Upstream:    Upstream{Window: 32, Heartbeat: Duration(5 * time.Second), Kafka: defaultKafka("tributary-edge")},
-		Replication: Replication{Stream: "{stream}", Sink: SinkSpool, Kafka: defaultKafka("tributary-hub")},
+		Replication: Replication{Stream: "{stream}", Sink: SinkSpool, MaxPendingBytes: 256 * MiB, Kafka: defaultKafka("tributary-hub")},
 		Spool: Spool{
 			Linger:        Duration(2 * time.Millisecond),
 			MaxBatchBytes: 4 * MiB,

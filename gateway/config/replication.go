@@ -70,6 +70,11 @@ type Replication struct {
 	// {site} are replaced. The stream must be in the hub's streams. With
 	// sink kafka, kafka.topic names the topic instead.
 	Stream string `yaml:"stream"`
+	// MaxPendingBytes caps the record bytes the hub holds, received and
+	// not yet committed, over all sites: past it, sessions wait and gRPC
+	// holds their edges back. Each site holds at most 8 ×
+	// spool.max_batch_bytes of it.
+	MaxPendingBytes Size `yaml:"max_pending_bytes"`
 	// Sink is where the hub keeps what sites send: spool (its own spool)
 	// or kafka (Kafka transactions; the hub keeps no state).
 	Sink string `yaml:"sink"`
@@ -227,6 +232,9 @@ func (v *validator) replication(c *Config) {
 		v.add("replication.stream", "%v; got %q", err, r.Stream)
 	}
 	v.kafka(r)
+	// One site may hold 8 × spool.max_batch_bytes (judged within that
+	// key's own range, which is checked apart).
+	v.size("replication.max_pending_bytes", r.MaxPendingBytes, 8*min(max(c.Spool.MaxBatchBytes, 64*KiB), 32*MiB), TiB)
 	if r.Listen == "" {
 		return
 	}

@@ -1,0 +1,121 @@
+package forwarder_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/forwarder"
+	"github.com/tributary-io/tributary/internal/testcert"
+)
+
+// hubPending reads the hub's tributary_hub_pending_bytes.
+func hubPending(t *testing.T, g prometheus.Gatherer) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "tributary_hub_pending_bytes" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("no metric tributary_hub_pending_bytes")
+	return 0
+}
+
+// While Kafka stalls, two sites share the hub's MaxPendingBytes: together
+// they make it hold no more, though either alone would take more (its own
+// budget, PipelineBytes, is larger than half). A site whose session ends
+// during the stall gives its bytes back once its queued commits fail, so
+// the budget does not leak: after the stall both sites land exactly once
+// and the hub holds nothing.
+func TestHubPendingBytesSharedAndReturned(t *testing.T) {
+	const (
+		maxTxn  = 64 << 10
+		perSite = 4 * maxTxn
+		hubMax  = 6 * maxTxn // less than two sites' budgets
+	)
+	ca := testcert.NewCA(t, "sites")
+	kc := startKafka(t)
+	reg := prometheus.NewRegistry()
+	h := &hub{t: t, ca: ca, done: make(chan struct{})}
+	h.opts = cluster.Options{Kafka: kafkaHubOptions(kc.ListenAddrs()), MaxTxnBytes: maxTxn, PipelineBytes: perSite,
+		MaxPendingBytes: hubMax, Pipeline: 1 << 12, Registerer: reg}
+	h.opts.Kafka.Timeout = 20 * time.Second // the stall must not end the sessions
+	h.serve("")
+
+	a, b := openEdge(t, "plant-pa"), openEdge(t, "plant-pb")
+	for _, e := range []*edge{a, b} { // sessions open (a transaction each) before Kafka stalls
+		e.produce(hubStream, keys, 10)
+		e.forward(forwarder.Options{Addr: h.addr, TLS: clientTLS(t, ca, e.site)})
+		e.acked(hubStream, 2)
+	}
+	base := acked(a, hubStream, 2) + acked(b, hubStream, 2)
+	release := make(chan struct{})
+	for _, key := range []kmsg.Key{kmsg.Produce, kmsg.EndTxn} {
+		kc.ControlKey(int16(key), func(kmsg.Request) (kmsg.Response, error, bool) {
+			kc.KeepControl()
+			select {
+			case <-release:
+			default:
+				kc.SleepControl(func() { <-release })
+			}
+			return nil, nil, false
+		})
+	}
+	stalled := true
+	defer func() {
+		if stalled {
+			close(release)
+		}
+	}()
+
+	for _, e := range []*edge{a, b} {
+		e.produce(hubStream, keys, 1000) // about 1 MiB each: more than the hub's whole budget
+	}
+	var peak float64
+	waitFor(t, "the hub's budget to fill", patience, func() bool {
+		peak = max(peak, hubPending(t, reg))
+		return peak > hubMax-maxTxn
+	})
+	for range 20 { // a while longer: it stays within the budget
+		time.Sleep(25 * time.Millisecond)
+		peak = max(peak, hubPending(t, reg))
+	}
+	if peak > hubMax {
+		t.Fatalf("the hub held %.0f bytes pending, more than MaxPendingBytes %d", peak, hubMax)
+	}
+	if n := acked(a, hubStream, 2) + acked(b, hubStream, 2); n != base {
+		t.Fatalf("%d records acked while Kafka stalled", n-base)
+	}
+
+	a.halt() // its session ends with writes queued, holding part of the budget
+	close(release)
+	stalled = false
+	b.acked(hubStream, 2)
+	a.forward(forwarder.Options{Addr: h.addr, TLS: clientTLS(t, ca, a.site)})
+	a.acked(hubStream, 2)
+	waitFor(t, "the hub to hold nothing pending", patience, func() bool { return hubPending(t, reg) == 0 })
+	for _, e := range []*edge{a, b} {
+		var n int
+		for _, c := range wantAll(e) {
+			n += c
+		}
+		var mine []*kgo.Record
+		for _, r := range kafkaRecords(t, kc, hubStream, 10000) {
+			if kheader(r, cluster.HeaderSite) == e.site {
+				mine = append(mine, r)
+			}
+		}
+		if len(mine) != n {
+			t.Fatalf("kafka holds %d records of %s, want %d", len(mine), e.site, n)
+		}
+		kafkaExactlyOnce(t, mine, e.site, wantAll(e))
+	}
+}
