@@ -16,16 +16,23 @@ import (
 // sentBytes reads the forwarder's tributary_forwarder_sent_bytes_total.
 func sentBytes(t *testing.T, g prometheus.Gatherer) float64 {
 	t.Helper()
+	return metric(t, g, "tributary_forwarder_sent_bytes_total")
+}
+
+// metric reads the value of an unlabelled counter or gauge.
+func metric(t *testing.T, g prometheus.Gatherer, name string) float64 {
+	t.Helper()
 	mfs, err := g.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() == "tributary_forwarder_sent_bytes_total" {
-			return mf.GetMetric()[0].GetCounter().GetValue()
+		if mf.GetName() == name {
+			m := mf.GetMetric()[0]
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
-	t.Fatal("no metric tributary_forwarder_sent_bytes_total")
+	t.Fatalf("no metric %s", name)
 	return 0
 }
 

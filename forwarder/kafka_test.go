@@ -630,25 +630,10 @@ func TestKafkaSinkRecordTooLarge(t *testing.T) {
 	e.produce(hubStream, keys, 100)
 	e.forward(forwarder.Options{Addr: h.addr, TLS: clientTLS(t, ca, "plant-kb"), FatalBackoff: 300 * time.Millisecond})
 
-	var st forwarder.Status
-	waitFor(t, "the edge to show the refusal", patience, func() bool {
-		st = e.fwd.Status()
-		return strings.Contains(st.LastError, "too large")
-	})
-	for _, want := range []string{
-		"code = InvalidArgument", "record too large for Kafka", "site plant-kb",
+	showsRefusal(t, e, "code = InvalidArgument", "record too large for Kafka", "site plant-kb",
 		fmt.Sprintf(`stream "telemetry" partition %d, edge offset %d`, bigPart, bigOff),
 		"over the limit of 65536 (kafka.max_record_bytes)", "stay on the edge",
-		"Raise kafka.max_record_bytes", "max.message.bytes of topic telemetry",
-	} {
-		if !strings.Contains(st.LastError, want) {
-			t.Errorf("the edge's last error lacks %q:\n%s", want, st.LastError)
-		}
-	}
-	if !st.Fatal {
-		t.Errorf("the edge retries soon (Fatal false): %+v", st)
-	}
-	t.Logf("the edge shows: %s", st.LastError)
+		"Raise kafka.max_record_bytes", "max.message.bytes of topic telemetry")
 	// The hub's checkpoint stops at the record.
 	waitFor(t, "the hub's checkpoint at the large record", patience, func() bool {
 		r, err := h.srv.ListSites(context.Background(), &tributaryv1.ListSitesRequest{})
@@ -721,24 +706,9 @@ func TestKafkaSinkTopicRefusesTooLarge(t *testing.T) {
 	e := openEdge(t, "plant-kt")
 	e.produce(hubStream, keys, 200)
 	e.forward(forwarder.Options{Addr: h.addr, TLS: clientTLS(t, ca, "plant-kt"), FatalBackoff: 300 * time.Millisecond})
-	var st forwarder.Status
-	waitFor(t, "the edge to show the refusal", patience, func() bool {
-		st = e.fwd.Status()
-		return strings.Contains(st.LastError, "too large")
-	})
-	for _, want := range []string{
-		"code = InvalidArgument", "Kafka refused a batch of topic telemetry as too large (MESSAGE_TOO_LARGE)",
+	showsRefusal(t, e, "code = InvalidArgument", "Kafka refused a batch of topic telemetry as too large (MESSAGE_TOO_LARGE)",
 		"it held site plant-kt, stream \"telemetry\" partition ", "kafka.max_record_bytes (1048576)",
-		"Raise the max.message.bytes of topic telemetry", "or lower kafka.max_record_bytes",
-	} {
-		if !strings.Contains(st.LastError, want) {
-			t.Errorf("the edge's last error lacks %q:\n%s", want, st.LastError)
-		}
-	}
-	if !st.Fatal {
-		t.Errorf("the edge retries soon (Fatal false): %+v", st)
-	}
-	t.Logf("the edge shows: %s", st.LastError)
+		"Raise the max.message.bytes of topic telemetry", "or lower kafka.max_record_bytes")
 	if n := acked(e, hubStream, 2); n != 0 {
 		t.Fatalf("the hub acked %d records", n)
 	}
@@ -765,6 +735,51 @@ func liveHeap() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+// showsRefusal waits until the edge shows a refusal of a record too large,
+// then checks that it says each of wants and that the edge backs off as
+// for a refusal retrying will not heal.
+func showsRefusal(t *testing.T, e *edge, wants ...string) {
+	t.Helper()
+	var st forwarder.Status
+	waitFor(t, "the edge to show the refusal", patience, func() bool {
+		st = e.fwd.Status()
+		return strings.Contains(st.LastError, "too large")
+	})
+	for _, want := range wants {
+		if !strings.Contains(st.LastError, want) {
+			t.Errorf("the edge's last error lacks %q:\n%s", want, st.LastError)
+		}
+	}
+	if !st.Fatal {
+		t.Errorf("the edge retries soon (Fatal false): %+v", st)
+	}
+	t.Logf("the edge shows: %s", st.LastError)
+}
+
+// stallKafka holds every Produce and EndTxn request kc gets, unanswered,
+// until release (which the test's end calls too, if the test did not);
+// held counts the requests held.
+func stallKafka(t *testing.T, kc *kfake.Cluster) (held *atomic.Int32, release func()) {
+	held = new(atomic.Int32)
+	ch := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(ch) }) }
+	t.Cleanup(release)
+	for _, key := range []kmsg.Key{kmsg.Produce, kmsg.EndTxn} {
+		kc.ControlKey(int16(key), func(kmsg.Request) (kmsg.Response, error, bool) {
+			kc.KeepControl()
+			select {
+			case <-ch:
+			default:
+				held.Add(1)
+				kc.SleepControl(func() { <-ch })
+			}
+			return nil, nil, false
+		})
+	}
+	return held, release
 }
 
 // While Kafka stalls (produce and commit requests are held, unanswered),
@@ -836,27 +851,7 @@ func TestKafkaSinkStallBoundsMemory(t *testing.T) {
 	e.acked(stream, 2)
 	base, sentBase := liveHeap(), sentBytes(t, reg)
 
-	release := make(chan struct{})
-	var held atomic.Int32
-	for _, key := range []kmsg.Key{kmsg.Produce, kmsg.EndTxn} {
-		kc.ControlKey(int16(key), func(kmsg.Request) (kmsg.Response, error, bool) {
-			kc.KeepControl()
-			select {
-			case <-release:
-			default:
-				held.Add(1)
-				kc.SleepControl(func() { <-release })
-			}
-			return nil, nil, false
-		})
-	}
-	defer func() {
-		select {
-		case <-release:
-		default:
-			close(release)
-		}
-	}()
+	held, release := stallKafka(t, kc)
 
 	type sample struct {
 		heap, sent float64 // MiB: over the start, and sent since it
@@ -913,7 +908,7 @@ func TestKafkaSinkStallBoundsMemory(t *testing.T) {
 		t.Errorf("over the second half the heap grew by %.1f MiB while the hub took in %.1f MiB", grew, last.sent-mid.sent)
 	}
 
-	close(release)
+	release()
 	e.acked(stream, 2)
 	var n int
 	for _, c := range wantAll(e) {

@@ -6,28 +6,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/cluster"
 	"github.com/tributary-io/tributary/forwarder"
 	"github.com/tributary-io/tributary/internal/testcert"
 )
-
-// hubPending reads the hub's tributary_hub_pending_bytes.
-func hubPending(t *testing.T, g prometheus.Gatherer) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == "tributary_hub_pending_bytes" {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatal("no metric tributary_hub_pending_bytes")
-	return 0
-}
 
 // While Kafka stalls, two sites share the hub's MaxPendingBytes: together
 // they make it hold no more, though either alone would take more (its own
@@ -57,36 +40,18 @@ func TestHubPendingBytesSharedAndReturned(t *testing.T) {
 		e.acked(hubStream, 2)
 	}
 	base := acked(a, hubStream, 2) + acked(b, hubStream, 2)
-	release := make(chan struct{})
-	for _, key := range []kmsg.Key{kmsg.Produce, kmsg.EndTxn} {
-		kc.ControlKey(int16(key), func(kmsg.Request) (kmsg.Response, error, bool) {
-			kc.KeepControl()
-			select {
-			case <-release:
-			default:
-				kc.SleepControl(func() { <-release })
-			}
-			return nil, nil, false
-		})
-	}
-	stalled := true
-	defer func() {
-		if stalled {
-			close(release)
-		}
-	}()
-
+	_, release := stallKafka(t, kc)
 	for _, e := range []*edge{a, b} {
 		e.produce(hubStream, keys, 1000) // about 1 MiB each: more than the hub's whole budget
 	}
 	var peak float64
 	waitFor(t, "the hub's budget to fill", patience, func() bool {
-		peak = max(peak, hubPending(t, reg))
+		peak = max(peak, metric(t, reg, "tributary_hub_pending_bytes"))
 		return peak > hubMax-maxTxn
 	})
 	for range 20 { // a while longer: it stays within the budget
 		time.Sleep(25 * time.Millisecond)
-		peak = max(peak, hubPending(t, reg))
+		peak = max(peak, metric(t, reg, "tributary_hub_pending_bytes"))
 	}
 	if peak > hubMax {
 		t.Fatalf("the hub held %.0f bytes pending, more than MaxPendingBytes %d", peak, hubMax)
@@ -96,12 +61,11 @@ func TestHubPendingBytesSharedAndReturned(t *testing.T) {
 	}
 
 	a.halt() // its session ends with writes queued, holding part of the budget
-	close(release)
-	stalled = false
+	release()
 	b.acked(hubStream, 2)
 	a.forward(forwarder.Options{Addr: h.addr, TLS: clientTLS(t, ca, a.site)})
 	a.acked(hubStream, 2)
-	waitFor(t, "the hub to hold nothing pending", patience, func() bool { return hubPending(t, reg) == 0 })
+	waitFor(t, "the hub to hold nothing pending", patience, func() bool { return metric(t, reg, "tributary_hub_pending_bytes") == 0 })
 	for _, e := range []*edge{a, b} {
 		var n int
 		for _, c := range wantAll(e) {
