@@ -101,7 +101,8 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	return n, nil
 }
 
-// Start prepares the data directory, binds both listeners and starts serving.
+// Start prepares the data directory and opens the spool (a hub whose sink is
+// Kafka has neither), binds the listeners and starts serving.
 // It returns once the node accepts connections; the node reports ready then.
 func (n *Node) Start() error {
 	// What is started is undone, in reverse, if a later step fails.
