@@ -361,6 +361,17 @@ func (k *kafkaSink) open(ctx context.Context, site string, rec siteRecord) (sink
 		cl.Close()
 		return nil, err
 	}
+	if ks.gaps > rec.GapRecords {
+		// The fence carried the gap count this hub knew, less than another
+		// hub stored before; once the topic is compacted only the fence
+		// would be left. Store the count it should have carried.
+		rec.GapRecords = ks.gaps
+		fix := &kgo.Record{Topic: k.ko.CheckpointTopic, Key: []byte(site + "/site"), Value: mustJSON(rec)}
+		if err := ks.txn(ctx, func(ctx context.Context) error { return cl.ProduceSync(ctx, fix).FirstErr() }); err != nil {
+			cl.Close()
+			return nil, err
+		}
+	}
 	go ks.run()
 	return ks, nil
 }
@@ -448,6 +459,8 @@ type kafkaSession struct {
 	quit       chan struct{}
 	done       chan struct{}
 	closeOnce  sync.Once
+	closing    sync.RWMutex // commit holds it for reading, close sets closed under it
+	closed     bool
 }
 
 type kwrite struct {
@@ -470,6 +483,22 @@ func (ks *kafkaSession) resume(_ context.Context, epoch, stream string, p uint32
 }
 
 func (ks *kafkaSession) commit(ctx context.Context, w *write, done func(error)) error {
+	// Once closed, a write must not be queued: nothing would run its done,
+	// and the hub's budget would never get its bytes back. The select
+	// below picks at random among ready cases, so quit is checked first,
+	// under the read lock that close takes for writing.
+	ks.closing.RLock()
+	defer ks.closing.RUnlock()
+	if ks.closed {
+		return errors.New("session closed")
+	}
+	select {
+	case <-ks.quit:
+		return errors.New("session closed")
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	default:
+	}
 	select {
 	case ks.queue <- kwrite{w, done}:
 		return nil
@@ -484,6 +513,12 @@ func (ks *kafkaSession) close() {
 	ks.closeOnce.Do(func() {
 		close(ks.quit)
 		<-ks.done
+		// A commit racing close may have queued after run's last drain;
+		// with closed set, none can queue from now on.
+		ks.closing.Lock()
+		ks.closed = true
+		ks.closing.Unlock()
+		ks.drain(errors.New("session closed"))
 		ks.cl.Close()
 	})
 }

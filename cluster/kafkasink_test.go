@@ -93,3 +93,31 @@ func TestKafkaSizeIsKafkas(t *testing.T) {
 		})
 	}
 }
+
+// A closed session accepts no write, even when its queue has room and the
+// caller's context is done too (select picks at random among ready cases):
+// a write queued after close would never have its done run, and the hub's
+// pending budget would never get its bytes back.
+func TestKafkaSessionClosedTakesNoWrite(t *testing.T) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := &kafkaSession{cl: cl, queue: make(chan kwrite, 64), quit: make(chan struct{}), done: make(chan struct{})}
+	close(ks.done) // as if run had returned
+	ks.close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 200 {
+		c := ctx
+		if i%2 == 0 {
+			c = context.Background()
+		}
+		if err := ks.commit(c, &write{}, func(error) { t.Error("done ran for a write refused") }); err == nil {
+			t.Fatalf("call %d: a closed session queued a write", i)
+		}
+	}
+	if n := len(ks.queue); n != 0 {
+		t.Fatalf("%d writes queued after close", n)
+	}
+}

@@ -269,6 +269,11 @@ func (ss *session) release(n int64) {
 }
 
 func (ss *session) enqueue(queue chan<- *pendingAck, p *pendingAck) error {
+	// select picks at random among ready cases: an ended session queues
+	// nothing more, even when the queue has room.
+	if err := context.Cause(ss.ctx); err != nil {
+		return err
+	}
 	select {
 	case queue <- p:
 		return nil

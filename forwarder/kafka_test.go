@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -578,6 +579,31 @@ func TestKafkaSinkGap(t *testing.T) {
 	if gapKeys == 0 {
 		t.Fatal("no gap record in the checkpoint topic")
 	}
+
+	// The site moves to a hub that never saw it: its fence carries no gap
+	// count, so it stores the count the site had, and the last site record
+	// (all a compacted topic keeps) says so.
+	e.halt()
+	h2 := startKafkaHub(t, ca, kc)
+	e.forward(forwarder.Options{Addr: h2.addr, TLS: clientTLS(t, ca, "plant-kg"), Streams: []string{"vibration"}})
+	waitFor(t, "the second hub to serve the site", patience, func() bool { return e.fwd.Status().Connected })
+	var last siteRecordJSON
+	waitFor(t, "the last site record to carry the gap count", patience, func() bool {
+		for _, r := range kafkaRecords(t, kc, "tributary-checkpoints", 1) {
+			if string(r.Key) == "plant-kg/site" {
+				if err := json.Unmarshal(r.Value, &last); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return last.GapRecords == gaps
+	})
+}
+
+// siteRecordJSON is the part of a site record in the checkpoint topic the
+// tests read.
+type siteRecordJSON struct {
+	GapRecords uint64 `json:"gap_records"`
 }
 
 // edgeAt is where the edge stored r, from the hub's headers.
