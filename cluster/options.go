@@ -47,9 +47,12 @@ type Options struct {
 	// at least 2 × MaxTxnBytes.
 	PipelineBytes int
 	// MaxPendingBytes caps the same over all sessions: however many sites
-	// send while the store is slow, the hub holds at most this much of
-	// their records; a session past it waits, and its edge is held back,
-	// until commits free some. Default 256 MiB; at least PipelineBytes.
+	// send while the store is slow, at most this much of their records is
+	// queued or committing (until its ack is sent); a session past it
+	// waits, and its edge is held back, until acks free some. Each waiting
+	// session also holds the batch it waits with (at most the spool's
+	// MaxBatchBytes, decoded) and its connection's flow-control window.
+	// Default 256 MiB; at least PipelineBytes.
 	MaxPendingBytes int64
 	// Registerer receives the metrics; nil registers none.
 	Registerer prometheus.Registerer

@@ -95,7 +95,8 @@ kafka.bad.yaml:7: replication.kafka.compression: must be one of: none, gzip, sna
 kafka.bad.yaml:8: replication.kafka.max_record_bytes: must be between 1KiB and 32MiB, got 64MiB
 kafka.bad.yaml:9: replication.kafka.sasl.password_file: required with sasl
 kafka.bad.yaml:10: replication.kafka.sasl.mechanism: must be one of: plain, scram-sha-256, scram-sha-512; got "gssapi"`,
-	"upstream-kafka.bad.yaml": `upstream-kafka.bad.yaml:5: upstream.kafka: upstream.hub and upstream.kafka exclude each other: forward to a hub or straight to Kafka; remove one`,
+	"upstream-kafka-no-brokers.bad.yaml": `upstream-kafka-no-brokers.bad.yaml:4: upstream.kafka.brokers: at least one broker (host:port) is required`,
+	"upstream-kafka.bad.yaml":            `upstream-kafka.bad.yaml:5: upstream.kafka: upstream.hub and upstream.kafka exclude each other: forward to a hub or straight to Kafka; remove one`,
 	"upstream-kafka-values.bad.yaml": `upstream-kafka-values.bad.yaml:5: upstream.kafka: alternates, plaintext, tls and token_file are for a hub; Kafka takes kafka.tls and kafka.sasl
 upstream-kafka-values.bad.yaml:6: upstream.kafka.brokers[0]: want host:port such as 127.0.0.1:8080, or :8080 for all interfaces; got "kafka"
 upstream-kafka-values.bad.yaml:7: upstream.kafka.compression: must be one of: none, gzip, snappy, lz4, zstd; got "brotli"

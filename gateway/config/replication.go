@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -70,10 +71,11 @@ type Replication struct {
 	// {site} are replaced. The stream must be in the hub's streams. With
 	// sink kafka, kafka.topic names the topic instead.
 	Stream string `yaml:"stream"`
-	// MaxPendingBytes caps the record bytes the hub holds, received and
-	// not yet committed, over all sites: past it, sessions wait and gRPC
-	// holds their edges back. Each site holds at most 8 ×
-	// spool.max_batch_bytes of it.
+	// MaxPendingBytes caps the record bytes queued or committing (until
+	// acknowledged), over all sites: past it, sessions wait and gRPC holds
+	// their edges back. Each site holds at most 8 × spool.max_batch_bytes
+	// of it, and beyond it the batch it waits with and its connection's
+	// flow-control window.
 	MaxPendingBytes Size `yaml:"max_pending_bytes"`
 	// Sink is where the hub keeps what sites send: spool (its own spool)
 	// or kafka (Kafka transactions; the hub keeps no state).
@@ -164,7 +166,7 @@ func (v *validator) upstream(c *Config) {
 		if u.Hub != "" {
 			v.add("upstream.hub", "not allowed for a hub (edge nodes forward to hubs); remove it")
 		}
-		if len(u.Kafka.Brokers) > 0 {
+		if u.kafkaSet() {
 			v.add("upstream.kafka", "not allowed for a hub (a hub writes to Kafka with replication.sink: kafka); remove it")
 		}
 		return
@@ -172,7 +174,7 @@ func (v *validator) upstream(c *Config) {
 	v.intRange("upstream.window", u.Window, 1, 1024)
 	v.duration("upstream.heartbeat", u.Heartbeat, Duration(100*time.Millisecond), Duration(time.Minute))
 	v.size("upstream.bandwidth", u.Bandwidth, 0, 10*GiB)
-	if u.Kafka.Brokers != nil {
+	if u.kafkaSet() {
 		if u.Hub != "" {
 			v.add("upstream.kafka", "upstream.hub and upstream.kafka exclude each other: forward to a hub or straight to Kafka; remove one")
 			return
@@ -203,6 +205,15 @@ func (v *validator) upstream(c *Config) {
 	if _, err := u.Token(); err != nil {
 		v.add("upstream.token_file", "%v", err)
 	}
+}
+
+// kafkaSet says the config asks for upstream.kafka: it names brokers, or
+// sets any other of its keys (then brokers are missing, which is an error
+// rather than a node that silently forwards nothing).
+func (u Upstream) kafkaSet() bool {
+	k := u.Kafka
+	k.Brokers = nil
+	return len(u.Kafka.Brokers) > 0 || !reflect.DeepEqual(k, defaultKafka("tributary-edge"))
 }
 
 // upstreamStreams checks that upstream.streams names streams of the node.
