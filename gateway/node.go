@@ -86,12 +86,21 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	}
 	n.health = health.NewServer()
 	n.setServing(false)
-	n.grpcSrv = n.newGRPCServer()
+	grpcTLS, err := cfg.GRPC.TLS.TLSConfig()
+	if err != nil {
+		return nil, fmt.Errorf("grpc.tls: %w", err)
+	}
+	n.grpcSrv = n.newGRPCServer(grpcTLS)
+	httpTLS, err := cfg.HTTP.TLS.TLSConfig()
+	if err != nil {
+		return nil, fmt.Errorf("http.tls: %w", err)
+	}
 	httpHandler, err := n.newHTTPHandler()
 	if err != nil {
 		return nil, err
 	}
 	n.httpSrv = &http.Server{
+		TLSConfig:         httpTLS, // nil: plain HTTP
 		Handler:           httpHandler,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout.Std(),
 		MaxHeaderBytes:    int(cfg.HTTP.MaxHeaderBytes),
@@ -164,7 +173,12 @@ func (n *Node) Start() error {
 	n.spool, n.mqtt, n.repl = sp, broker, repl
 	n.started = time.Now()
 	n.lnMu.Unlock()
-	n.serve("http", func() error { return n.httpSrv.Serve(httpLn) })
+	n.serve("http", func() error {
+		if n.httpSrv.TLSConfig != nil {
+			return n.httpSrv.ServeTLS(httpLn, "", "") // the certificate is in TLSConfig
+		}
+		return n.httpSrv.Serve(httpLn)
+	})
 	n.serve("grpc", func() error { return n.grpcSrv.Serve(grpcLn) })
 	if repl != nil {
 		n.serve("replication", func() error { return repl.gs.Serve(repl.ln) })
