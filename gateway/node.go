@@ -42,6 +42,7 @@ type Node struct {
 	spool   *spool.Spool         // set by Start
 	mqtt    *ingest.Broker       // set by Start when the config has an MQTT listener
 	api     *ingest.API          // the HTTP/gRPC ingest API; nil on a hub
+	auth    readAuth             // who may read, with the tokens ingest takes too
 	repl    *replication         // a hub's replication service; set by Start when configured
 	fwd     *forwarder.Forwarder // an edge's forwarder; set by Start when configured
 	fwdStop context.CancelFunc
@@ -79,6 +80,9 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	n.reg = newRegistry(cfg)
 	var err error
 	if n.requests, err = newHTTPMetrics(n.reg); err != nil {
+		return nil, err
+	}
+	if n.auth, err = newAPIAuth(cfg.HTTP); err != nil {
 		return nil, err
 	}
 	if n.api, err = n.newIngestAPI(); err != nil {
@@ -187,6 +191,9 @@ func (n *Node) Start() error {
 	n.setServing(true)
 	if n.api != nil && !n.cfg.HTTP.AllowAnonymous && n.cfg.HTTP.TokensFile == "" {
 		n.log.Warn("ingest over HTTP and gRPC refuses every request: set http.tokens_file, or http.allow_anonymous")
+	}
+	if n.auth.tokens == nil && (!config.IsLoopback(n.cfg.HTTP.Listen) || !config.IsLoopback(n.cfg.GRPC.Listen)) {
+		n.log.Warn("reads over HTTP and gRPC need no token, and http.listen or grpc.listen is not on loopback: anyone who reaches it reads every stream; set http.tokens_file")
 	}
 	where := []any{"data_dir", n.cfg.DataDir, "streams", len(n.cfg.Streams)}
 	if sp != nil {
