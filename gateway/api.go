@@ -10,23 +10,29 @@ import (
 	"github.com/tributary-io/tributary/spool"
 )
 
-// newIngestAPI builds an edge node's HTTP/gRPC ingest API, reading the
-// tokens file. A hub takes no records from clients: it returns nil, and the
+// newAPIAuth reads http.tokens_file, which the ingest API and the read
+// API share.
+func newAPIAuth(h config.HTTP) (readAuth, error) {
+	a := readAuth{anonymous: h.AllowAnonymous}
+	if h.TokensFile != "" {
+		var err error
+		if a.tokens, err = tokens.Load(h.TokensFile); err != nil {
+			return a, fmt.Errorf("http.tokens_file: %w", err)
+		}
+	}
+	return a, nil
+}
+
+// newIngestAPI builds an edge node's HTTP/gRPC ingest API, with the
+// tokens of n.auth. A hub takes no records from clients: it returns nil, and the
 // node registers no IngestService (gRPC answers UNIMPLEMENTED, REST 404).
 func (n *Node) newIngestAPI() (*ingest.API, error) {
 	if n.cfg.Role != config.RoleEdge {
 		return nil, nil
 	}
 	h := n.cfg.HTTP
-	var set *tokens.Set
-	if h.TokensFile != "" {
-		var err error
-		if set, err = tokens.Load(h.TokensFile); err != nil {
-			return nil, fmt.Errorf("http.tokens_file: %w", err)
-		}
-	}
 	return ingest.NewAPI(ingest.APIOptions{
-		Tokens:         set,
+		Tokens:         n.auth.tokens,
 		AllowAnonymous: h.AllowAnonymous,
 		MaxBodyBytes:   int64(h.MaxBodyBytes),
 		MaxBulkBytes:   int64(h.MaxBulkBytes),

@@ -47,7 +47,12 @@
 // for new records (StreamService.Read with wait) answer at once, with what
 // they have, when shutdown begins.
 //
-// StreamService (streams.go) reads the spool as it is: it needs no token and
-// moves no cursor. Anyone who reaches the listeners can read every stream,
-// as they can already see /metrics; bind them to a trusted network.
+// StreamService (streams.go) reads the spool as it is and moves no cursor.
+// With http.tokens_file, reads need a token too (auth.go): a token reads the
+// streams its line names, any known token lists a hub's sites, and
+// http.allow_anonymous lets calls without a token read everything. Without
+// a tokens file reads are open, as before (a warning is logged when a
+// listener is not on loopback). /healthz, /readyz, /metrics, gRPC health and
+// NodeService stay open, for probes and scrapers. http.tls and grpc.tls
+// serve the listeners over TLS; with client_ca_file, mutual TLS.
 package gateway

@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
@@ -24,12 +26,18 @@ const (
 	clientMinPing     = 5 * time.Second
 )
 
-func (n *Node) newGRPCServer() *grpc.Server {
-	s := grpc.NewServer(
+// newGRPCServer builds the API's gRPC server, over TLS when tlsCfg is not
+// nil (grpc.tls).
+func (n *Node) newGRPCServer(tlsCfg *tls.Config) *grpc.Server {
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(n.cfg.GRPC.MaxRecvMsgSize)),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: serverPingAfter, Timeout: serverPingTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: clientMinPing, PermitWithoutStream: true}),
-	)
+	}
+	if tlsCfg != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	s := grpc.NewServer(opts...)
 	tributaryv1.RegisterNodeServiceServer(s, &nodeService{n: n})
 	tributaryv1.RegisterStreamServiceServer(s, &streamService{n: n})
 	if n.api != nil {

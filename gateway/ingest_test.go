@@ -526,8 +526,9 @@ func TestHTTPRequestMetrics(t *testing.T) {
 	}
 }
 
-// Health, readiness, metrics and GET /v1/node need no token.
-func TestOnlyIngestNeedsAToken(t *testing.T) {
+// Health, readiness, metrics and GET /v1/node need no token (reads do:
+// see readauth_test.go).
+func TestProbesAndMetricsNeedNoToken(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.HTTP.TokensFile, _, _ = writeTokens(t, "*", "*")
 	n := startNode(t, cfg)

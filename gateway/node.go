@@ -42,6 +42,7 @@ type Node struct {
 	spool   *spool.Spool         // set by Start
 	mqtt    *ingest.Broker       // set by Start when the config has an MQTT listener
 	api     *ingest.API          // the HTTP/gRPC ingest API; nil on a hub
+	auth    readAuth             // who may read, with the tokens ingest takes too
 	repl    *replication         // a hub's replication service; set by Start when configured
 	fwd     *forwarder.Forwarder // an edge's forwarder; set by Start when configured
 	fwdStop context.CancelFunc
@@ -81,17 +82,29 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	if n.requests, err = newHTTPMetrics(n.reg); err != nil {
 		return nil, err
 	}
+	if n.auth, err = newAPIAuth(cfg.HTTP); err != nil {
+		return nil, err
+	}
 	if n.api, err = n.newIngestAPI(); err != nil {
 		return nil, err
 	}
 	n.health = health.NewServer()
 	n.setServing(false)
-	n.grpcSrv = n.newGRPCServer()
+	grpcTLS, err := cfg.GRPC.TLS.TLSConfig()
+	if err != nil {
+		return nil, fmt.Errorf("grpc.tls: %w", err)
+	}
+	n.grpcSrv = n.newGRPCServer(grpcTLS)
+	httpTLS, err := cfg.HTTP.TLS.TLSConfig()
+	if err != nil {
+		return nil, fmt.Errorf("http.tls: %w", err)
+	}
 	httpHandler, err := n.newHTTPHandler()
 	if err != nil {
 		return nil, err
 	}
 	n.httpSrv = &http.Server{
+		TLSConfig:         httpTLS, // nil: plain HTTP
 		Handler:           httpHandler,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout.Std(),
 		MaxHeaderBytes:    int(cfg.HTTP.MaxHeaderBytes),
@@ -165,7 +178,12 @@ func (n *Node) Start() error {
 	n.spool, n.mqtt, n.repl = sp, broker, repl
 	n.started = time.Now()
 	n.lnMu.Unlock()
-	n.serve("http", func() error { return n.httpSrv.Serve(httpLn) })
+	n.serve("http", func() error {
+		if n.httpSrv.TLSConfig != nil {
+			return n.httpSrv.ServeTLS(httpLn, "", "") // the certificate is in TLSConfig
+		}
+		return n.httpSrv.Serve(httpLn)
+	})
 	n.serve("grpc", func() error { return n.grpcSrv.Serve(grpcLn) })
 	if repl != nil {
 		n.serve("replication", func() error { return repl.gs.Serve(repl.ln) })
@@ -174,6 +192,9 @@ func (n *Node) Start() error {
 	n.setServing(true)
 	if n.api != nil && !n.cfg.HTTP.AllowAnonymous && n.cfg.HTTP.TokensFile == "" {
 		n.log.Warn("ingest over HTTP and gRPC refuses every request: set http.tokens_file, or http.allow_anonymous")
+	}
+	if n.auth.tokens == nil && (!config.IsLoopback(n.cfg.HTTP.Listen) || !config.IsLoopback(n.cfg.GRPC.Listen)) {
+		n.log.Warn("reads over HTTP and gRPC need no token, and http.listen or grpc.listen is not on loopback: anyone who reaches it reads every stream; set http.tokens_file")
 	}
 	where := []any{"data_dir", n.cfg.DataDir, "streams", len(n.cfg.Streams)}
 	if sp != nil {

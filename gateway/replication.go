@@ -280,7 +280,11 @@ type siteService struct {
 	n *Node
 }
 
+// ListSites answers any caller with a known token (see readAuth).
 func (s *siteService) ListSites(ctx context.Context, req *tributaryv1.ListSitesRequest) (*tributaryv1.ListSitesResponse, error) {
+	if _, err := s.n.auth.identify(ctx); err != nil {
+		return nil, err
+	}
 	s.n.lnMu.Lock()
 	r := s.n.repl
 	s.n.lnMu.Unlock()

@@ -46,7 +46,12 @@ func (s *streamService) spool() (*spool.Spool, error) {
 	return s.n.spool, nil
 }
 
-func (s *streamService) ListStreams(context.Context, *tributaryv1.ListStreamsRequest) (*tributaryv1.ListStreamsResponse, error) {
+// ListStreams lists the streams the caller may read.
+func (s *streamService) ListStreams(ctx context.Context, _ *tributaryv1.ListStreamsRequest) (*tributaryv1.ListStreamsResponse, error) {
+	who, err := s.n.auth.identify(ctx)
+	if err != nil {
+		return nil, err
+	}
 	sp, err := s.spool()
 	if err != nil {
 		return nil, err
@@ -55,6 +60,9 @@ func (s *streamService) ListStreams(context.Context, *tributaryv1.ListStreamsReq
 	sort.Slice(cfgs, func(i, j int) bool { return cfgs[i].Name < cfgs[j].Name })
 	resp := &tributaryv1.ListStreamsResponse{Streams: make([]*tributaryv1.StreamInfo, 0, len(cfgs))}
 	for _, cfg := range cfgs {
+		if !who.mayRead(cfg.Name) {
+			continue
+		}
 		si := &tributaryv1.StreamInfo{Name: cfg.Name}
 		for p := range cfg.Partitions {
 			start, next, err := sp.Offsets(cfg.Name, p)
@@ -138,7 +146,12 @@ func capOr(v, def, limit int) int {
 }
 
 // Read answers from the spool: see stream.proto for the contract.
+// The token is checked first, so that a caller learns nothing of a stream
+// it may not read, not even whether it exists.
 func (s *streamService) Read(ctx context.Context, req *tributaryv1.ReadRequest) (*tributaryv1.ReadResponse, error) {
+	if err := s.n.auth.mayRead(ctx, req.GetStream()); err != nil {
+		return nil, err
+	}
 	sp, err := s.spool()
 	if err != nil {
 		return nil, err

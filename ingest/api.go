@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -181,11 +180,11 @@ func (a *API) authorize(auth, stream string) error {
 		}
 		return tokens.ErrMissing
 	}
-	scheme, token, ok := strings.Cut(strings.TrimSpace(auth), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return fmt.Errorf("%w: want the authorization Bearer TOKEN", tokens.ErrUnknown)
+	token, err := tokens.FromAuthorization(auth)
+	if err != nil {
+		return err
 	}
-	_, err := a.opts.Tokens.Check(strings.TrimSpace(token), stream)
+	_, err = a.opts.Tokens.Check(token, stream)
 	return err
 }
 

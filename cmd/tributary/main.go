@@ -51,7 +51,7 @@ func commands() []command {
 		{"tail", "print a stream's records from a node: tributary tail STREAM --addr HOST:PORT [--follow]", runTail},
 		{"verify", "check a hub against the simulator's ledger: tributary verify --ledger FILE --addr HUB:PORT | --kafka BROKERS (exit 1: problems)", runVerify},
 		{"passwd", "set an MQTT user's password: tributary passwd -f FILE -u USER", runPasswd},
-		{"token", "make an ingest token: tributary token new NAME [--streams a,b]", runToken},
+		{"token", "make an API token (ingest and reads): tributary token new NAME [--streams a,b]", runToken},
 		{"sim", "run a simulated sensor fleet: tributary sim --broker tcp://HOST:1883 --profile P --devices N", runSim},
 		{"sites", "show a hub's sites and their lag: tributary sites --addr HUB:PORT", runSites},
 		{"version", "print the version, commit, Go version and platform", runVersion},

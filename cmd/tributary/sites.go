@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	tributaryv1 "github.com/tributary-io/tributary/api/tributary/v1"
@@ -17,14 +16,20 @@ import (
 // runSites prints what a hub knows of its sites: `tributary sites --addr
 // HUB:PORT` (the hub's gRPC API address, grpc.listen).
 func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("sites", "tributary sites --addr HOST:PORT [--json]", stderr)
+	fs := newFlagSet("sites", "tributary sites --addr HOST:PORT [--json] [--token-file FILE] [--tls-ca FILE]", stderr)
 	addr := fs.String("addr", "127.0.0.1:9091", "the hub's gRPC API address (its grpc.listen)")
 	asJSON := fs.Bool("json", false, "print the hub's answer as JSON")
 	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")
+	var api apiFlags
+	api.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return finish(stderr, err)
 	}
-	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	dopts, err := api.dialOptions("sites")
+	if err != nil {
+		return finish(stderr, err)
+	}
+	conn, err := grpc.NewClient(*addr, dopts...)
 	if err != nil {
 		return finish(stderr, usageError{fmt.Errorf("sites: --addr %q: %w", *addr, err)})
 	}

@@ -18,7 +18,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -27,7 +26,7 @@ import (
 	"github.com/tributary-io/tributary/gateway"
 )
 
-const tailSynopsis = "tributary tail STREAM [--addr HOST:PORT] [--partition N] [--from-offset N | --from-time RFC3339 | --from-end] [--follow] [--max N] [--format text|json]"
+const tailSynopsis = "tributary tail STREAM [--addr HOST:PORT] [--token-file FILE] [--tls-ca FILE] [--partition N] [--from-offset N | --from-time RFC3339 | --from-end] [--follow] [--max N] [--format text|json]"
 
 // How tail talks to the node: each long-poll waits up to tailWait; a call
 // gets that plus tailSlack before it counts as failed.
@@ -49,6 +48,7 @@ type tailOptions struct {
 	follow     bool
 	max        int // 0: no limit
 	json       bool
+	api        apiFlags
 }
 
 // runTail prints a stream's records, read from a node over gRPC.
@@ -63,7 +63,8 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func parseTail(args []string, stderr io.Writer) (tailOptions, error) {
 	o := tailOptions{}
 	fs := newFlagSet("tail", tailSynopsis, stderr)
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:9090", "the node's gRPC address (grpc.listen; plaintext)")
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:9090", "the node's gRPC address (grpc.listen)")
+	o.api.register(fs)
 	fs.IntVar(&o.partition, "partition", -1, "read only this partition (default: all)")
 	fromOffset := fs.Uint64("from-offset", 0, "start at this offset in each partition read")
 	fromTime := fs.String("from-time", "", "start at the first record with an event time at or after this RFC 3339 time")
@@ -130,8 +131,11 @@ func btoi(b bool) int {
 // partition after the other; with it, all of them at once, until ctx ends
 // or --max records are printed.
 func tail(ctx context.Context, o tailOptions, stdout, stderr io.Writer) error {
-	conn, err := grpc.NewClient(o.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(tailRecvMax)))
+	dopts, err := o.api.dialOptions("tail")
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(o.addr, append(dopts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(tailRecvMax)))...)
 	if err != nil {
 		return usageError{fmt.Errorf("tail: --addr %q: %w", o.addr, err)}
 	}
@@ -197,6 +201,10 @@ func tailPartitions(ctx context.Context, client tributaryv1.StreamServiceClient,
 		}
 		return s.GetPartitions()[o.partition : o.partition+1], nil
 	}
+	// Not listed: absent, or not readable with this token. A read says which.
+	if _, err := client.Read(cctx, &tributaryv1.ReadRequest{Stream: o.stream, MaxRecords: 1}); err != nil && status.Code(err) != codes.NotFound {
+		return nil, callError(o.addr, err)
+	}
 	sort.Strings(names)
 	return nil, usageError{fmt.Errorf("tail: no stream %q on %s; it has: %s", o.stream, o.addr, strings.Join(names, ", "))}
 }
@@ -208,7 +216,11 @@ func callError(addr string, err error) error {
 	case codes.InvalidArgument, codes.NotFound, codes.OutOfRange:
 		return usageError{fmt.Errorf("tail: %s", st.Message())}
 	case codes.Unavailable:
-		return fmt.Errorf("tail: cannot reach the node at %s (is it running, and is that its grpc.listen?): %s", addr, st.Message())
+		return fmt.Errorf("tail: cannot reach the node at %s (is it running, is that its grpc.listen, and does it serve TLS, which needs --tls-ca or --tls?): %s", addr, st.Message())
+	case codes.Unauthenticated:
+		return fmt.Errorf("tail: the node at %s wants a read token (--token-file FILE or $%s): %s", addr, tokenEnv, st.Message())
+	case codes.PermissionDenied:
+		return fmt.Errorf("tail: the node at %s refused: %s", addr, st.Message())
 	case codes.Unimplemented:
 		return fmt.Errorf("tail: the node at %s does not serve StreamService (an older version?): %s", addr, st.Message())
 	}

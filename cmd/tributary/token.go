@@ -11,7 +11,7 @@ import (
 	"github.com/tributary-io/tributary/internal/tokens"
 )
 
-// runToken makes ingest tokens: `tributary token new NAME [--streams a,b]`
+// runToken makes API tokens (ingest and reads): `tributary token new NAME [--streams a,b]`
 // prints a fresh random token and the line that lets it in, for
 // http.tokens_file. Only the line's hash is kept; the token is shown once.
 func runToken(_ context.Context, args []string, stdout, stderr io.Writer) int {
@@ -22,7 +22,7 @@ func runToken(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	args = args[1:]
 	fs := newFlagSet("token new", "tributary token new NAME [--streams a,b]", stderr)
-	streams := fs.String("streams", "*", "the streams the token may write to: a comma list, or * for all")
+	streams := fs.String("streams", "*", "the streams the token may write to and read: a comma list, or * for all")
 	var name string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") { // NAME before the flags, or after them
 		name, args = args[0], args[1:]

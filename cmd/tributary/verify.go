@@ -13,13 +13,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	firmwaresim "github.com/tributary-io/tributary/firmware-sim"
 	"github.com/tributary-io/tributary/gateway/config"
 )
 
-const verifySynopsis = `tributary verify --ledger FILE [--addr HOST:PORT] [--streams a,b] [--until 30s] [--json] [--details 20]
+const verifySynopsis = `tributary verify --ledger FILE [--addr HOST:PORT] [--token-file FILE] [--tls-ca FILE] [--streams a,b] [--until 30s] [--json] [--details 20]
        tributary verify --ledger FILE --kafka BROKERS [--topics a,b] [--checkpoint-topic NAME] [--until 30s] ...
        tributary verify --ledger FILE --kafka-config HUB.yaml [--topics a,b] [--until 30s] ...
 
@@ -43,6 +42,7 @@ flag, an unreadable ledger or config, an unknown stream or topic).`
 type verifyOptions struct {
 	ledger  string
 	addr    string
+	api     apiFlags // how to reach --addr: TLS, token
 	json    bool
 	details int
 	opts    firmwaresim.VerifyOptions
@@ -73,7 +73,8 @@ func parseVerify(args []string, stderr io.Writer) (verifyOptions, error) {
 	var o verifyOptions
 	fs := newFlagSet("verify", verifySynopsis, stderr)
 	fs.StringVar(&o.ledger, "ledger", "", "the simulator's ledger file (required)")
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:9091", "the hub's gRPC API address (its grpc.listen; plaintext)")
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:9091", "the hub's gRPC API address (its grpc.listen)")
+	o.api.register(fs)
 	streams := fs.String("streams", "", "comma-separated streams to read (default: every stream of the hub)")
 	brokers := fs.String("kafka", "", "read Kafka instead of --addr: comma-separated seed brokers, host:port (a hub with replication.sink: kafka)")
 	kafkaConfig := fs.String("kafka-config", "", "read Kafka with the brokers, TLS, SASL and checkpoint topic of this hub config (replication.kafka) or edge config (upstream.kafka)")
@@ -134,6 +135,11 @@ func (o *verifyOptions) kafkaFlags(fs *flag.FlagSet, brokers, kafkaConfig string
 		return usageError{errors.New("verify: --addr (a hub's read API) and --kafka/--kafka-config (its Kafka topics) exclude each other")}
 	case set["streams"]:
 		return usageError{errors.New("verify: --streams is for --addr; with Kafka, --topics names the topics")}
+	}
+	for _, name := range []string{"token-file", "tls", "tls-ca", "tls-server-name", "tls-cert", "tls-key"} {
+		if set[name] {
+			return usageError{fmt.Errorf("verify: --%s is for --addr; Kafka's TLS and SASL come from --kafka-config", name)}
+		}
 	}
 	o.opts.Streams = topics
 	if kafkaConfig != "" {
@@ -234,7 +240,11 @@ func (o verifyOptions) read(ctx context.Context, ledger *firmwaresim.Ledger) (*f
 		where = "Kafka at " + strings.Join(o.brokers, ",")
 		r, err = firmwaresim.VerifyKafka(ctx, firmwaresim.KafkaOptions{Client: client, CheckpointTopic: o.checkpoint}, ledger, o.opts)
 	} else {
-		conn, cerr := grpc.NewClient(o.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		dopts, derr := o.api.dialOptions("verify")
+		if derr != nil {
+			return nil, derr
+		}
+		conn, cerr := grpc.NewClient(o.addr, dopts...)
 		if cerr != nil {
 			return nil, usageError{fmt.Errorf("verify: --addr %q: %w", o.addr, cerr)}
 		}

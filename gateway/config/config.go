@@ -183,6 +183,8 @@ type Stream struct {
 type HTTP struct {
 	// Listen is host:port. Port 0 picks a free port (the bound address is logged).
 	Listen string `yaml:"listen"`
+	// TLS serves HTTPS instead of HTTP.
+	TLS ListenerTLS `yaml:"tls"`
 	// ReadHeaderTimeout bounds how long a client may take to send request headers.
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
 	// MaxHeaderBytes bounds the size of request headers.
@@ -193,13 +195,18 @@ type HTTP struct {
 	// MaxBulkBytes bounds the body of one NDJSON bulk ingest request, which
 	// is streamed, not held in memory.
 	MaxBulkBytes Size `yaml:"max_bulk_bytes"`
-	// TokensFile is the file of bearer tokens let into the ingest API (HTTP
-	// and gRPC): one "NAME SHA256HEX STREAMS" a line, as `tributary token
-	// new` prints. A relative path is taken from the directory the node is
-	// started in; it is read at startup. Edge nodes only.
+	// TokensFile is the file of bearer tokens let into the API, REST and
+	// gRPC: one "NAME SHA256HEX STREAMS" a line, as `tributary token new`
+	// prints. A token writes (edge ingest) and reads (streams and records)
+	// the streams its line names; any known token may list a hub's sites.
+	// Without it an edge takes no records (unless AllowAnonymous) and
+	// reads need no token. A relative path is taken from the directory the
+	// node is started in; it is read at startup.
 	TokensFile string `yaml:"tokens_file"`
-	// AllowAnonymous lets ingest requests without a token write to every
-	// stream. Edge nodes only.
+	// AllowAnonymous lets requests without a token in on every stream:
+	// ingest on an edge, and reads when TokensFile is set (reads are open
+	// without it). A request that sends a token still has it checked. On a
+	// hub it needs TokensFile, without which it would change nothing.
 	AllowAnonymous bool `yaml:"allow_anonymous"`
 }
 
@@ -207,6 +214,20 @@ type HTTP struct {
 type GRPC struct {
 	// Listen is host:port. Port 0 picks a free port (the bound address is logged).
 	Listen string `yaml:"listen"`
+	// TLS serves gRPC over TLS instead of plaintext.
+	TLS ListenerTLS `yaml:"tls"`
 	// MaxRecvMsgSize bounds the size of one received gRPC message.
 	MaxRecvMsgSize Size `yaml:"max_recv_msg_size"`
+}
+
+// ListenerTLS serves an API listener (http, grpc) over TLS. All keys
+// empty: plaintext.
+type ListenerTLS struct {
+	// CertFile and KeyFile are the node's certificate chain and key (PEM).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile (PEM) makes the listener mutual TLS: a client must show
+	// a certificate signed by these CAs, or the handshake fails (health
+	// probes included). Tokens are still checked on top.
+	ClientCAFile string `yaml:"client_ca_file"`
 }

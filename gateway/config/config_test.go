@@ -131,8 +131,9 @@ streams-values.bad.yaml:8: streams[0].compression: must be one of: zstd, none; g
 streams-values.bad.yaml:9: streams[0].priority: must be between -100 and 100, got 500
 streams-values.bad.yaml:10: streams[1].name: must be 1 to 128 of a-z, A-Z, 0-9, '.', '_', '-'; got "raw data"
 streams-values.bad.yaml:11: streams[1].max_age: invalid duration "-1h": must not be negative`,
-	"hub-with-ingest.bad.yaml": `hub-with-ingest.bad.yaml:4: http.tokens_file: not allowed for a hub (edge nodes take records over HTTP and gRPC); remove it
-hub-with-ingest.bad.yaml:5: http.allow_anonymous: not allowed for a hub (edge nodes take records over HTTP and gRPC); remove it`,
+	"hub-anonymous-reads.bad.yaml": `hub-anonymous-reads.bad.yaml:6: http.allow_anonymous: on a hub it lets reads in without a token when http.tokens_file is set; without tokens_file reads are open already: set tokens_file, or remove it`,
+	"api-tls.bad.yaml": `api-tls.bad.yaml:5: http.tls: cert_file and key_file are required to serve TLS (client_ca_file alone is not enough)
+api-tls.bad.yaml:8: grpc.tls: cert_file no-such.crt, key_file no-such.key: open no-such.crt: no such file or directory`,
 	"http-ingest-range.bad.yaml": `http-ingest-range.bad.yaml:4: http.max_body_bytes: must be between 1KiB and 256MiB, got 512B
 http-ingest-range.bad.yaml:5: http.max_bulk_bytes: must be between 1KiB and 1TiB, got 2TiB`,
 	"hub-with-mqtt.bad.yaml": `hub-with-mqtt.bad.yaml:3: mqtt.listen: not allowed for a hub (edge nodes ingest MQTT); remove it`,
@@ -169,7 +170,7 @@ pipelines.bad.yaml:52: pipelines[7].steps: at least one step is required: filter
 several.bad.yaml:4: data_dir: must not be empty; it is the directory where the node keeps its data
 several.bad.yaml:6: http.listen: port must be a number from 0 to 65535, got "http"
 several.bad.yaml:7: http.read_header_timeout: invalid duration "5 seconds": want a number with a unit ns, us, ms, s, m, h, d (e.g. 30s, 168h, 7d)
-several.bad.yaml:9: http.tls: unknown key; allowed here: listen, read_header_timeout, max_header_bytes, max_body_bytes, max_bulk_bytes, tokens_file, allow_anonymous
+several.bad.yaml:9: http.gzip: unknown key; allowed here: listen, tls, read_header_timeout, max_header_bytes, max_body_bytes, max_bulk_bytes, tokens_file, allow_anonymous
 several.bad.yaml:12: grpc.max_recv_msg_size: must be between 1KiB and 256MiB, got 512B
 several.bad.yaml:13: shutdown_timeout: must be between 1s and 10m0s, got 1h0m0s`,
 	"site-chars.bad.yaml":         `site-chars.bad.yaml:2: site: must be 1 to 63 of a-z, 0-9 and '-', starting with a letter or digit (e.g. plant-01); got "Plant_01"`,
@@ -178,8 +179,8 @@ several.bad.yaml:13: shutdown_timeout: must be between 1s and 10m0s, got 1h0m0s`
 	"syntax.bad.yaml":             `syntax.bad.yaml:5: invalid YAML: mapping values are not allowed in this context`,
 	"two-documents.bad.yaml":      `two-documents.bad.yaml:4: a second YAML document starts here; a config file holds exactly one`,
 	"unknown-key.bad.yaml":        `unknown-key.bad.yaml:4: listen: unknown key; allowed here: role, site, data_dir, http, grpc, shutdown_timeout, mqtt, upstream, replication, spool, streams, pipelines`,
-	"unknown-nested-key.bad.yaml": `unknown-nested-key.bad.yaml:4: http.listn: unknown key (did you mean "listen"?); allowed here: listen, read_header_timeout, max_header_bytes, max_body_bytes, max_bulk_bytes, tokens_file, allow_anonymous`,
-	"wrong-kind.bad.yaml":         `wrong-kind.bad.yaml:5: http: want a mapping with keys listen, read_header_timeout, max_header_bytes, max_body_bytes, max_bulk_bytes, tokens_file, allow_anonymous; got a list`,
+	"unknown-nested-key.bad.yaml": `unknown-nested-key.bad.yaml:4: http.listn: unknown key (did you mean "listen"?); allowed here: listen, tls, read_header_timeout, max_header_bytes, max_body_bytes, max_bulk_bytes, tokens_file, allow_anonymous`,
+	"wrong-kind.bad.yaml":         `wrong-kind.bad.yaml:5: http: want a mapping with keys listen, tls, read_header_timeout, max_header_bytes, max_body_bytes, max_bulk_bytes, tokens_file, allow_anonymous; got a list`,
 }
 
 func TestBadConfigs(t *testing.T) {

@@ -10,13 +10,15 @@ import "time"
 //	site                       none; required      none; not allowed
 //	data_dir                   ./data/edge         ./data/hub
 //	http.listen                127.0.0.1:8080      127.0.0.1:8090
+//	http.tls.*                 none (plaintext)    none (plaintext)
 //	http.read_header_timeout   10s                 10s
 //	http.max_header_bytes      64KiB               64KiB
 //	http.max_body_bytes        4MiB                4MiB
 //	http.max_bulk_bytes        256MiB              256MiB
-//	http.tokens_file           "" (none)           ""; not allowed
-//	http.allow_anonymous       false               false; not allowed
+//	http.tokens_file           "" (reads open)     "" (reads open)
+//	http.allow_anonymous       false               false
 //	grpc.listen                127.0.0.1:9090      127.0.0.1:9091
+//	grpc.tls.*                 none (plaintext)    none (plaintext)
 //	grpc.max_recv_msg_size     16MiB               16MiB
 //	shutdown_timeout           10s                 10s
 //	mqtt.listen                127.0.0.1:1883      "" (off)

@@ -45,6 +45,7 @@ func (c *Config) validate(inFile func(path string) bool) []FieldError {
 	v.duration("http.read_header_timeout", c.HTTP.ReadHeaderTimeout, Duration(time.Second), Duration(10*time.Minute))
 	v.size("http.max_header_bytes", c.HTTP.MaxHeaderBytes, KiB, MiB)
 	v.ingest(c)
+	v.api(c)
 	v.size("grpc.max_recv_msg_size", c.GRPC.MaxRecvMsgSize, KiB, 256*MiB)
 	v.duration("shutdown_timeout", c.ShutdownTimeout, Duration(time.Second), Duration(10*time.Minute))
 	v.duration("spool.linger", c.Spool.Linger, 0, Duration(time.Second))
@@ -61,21 +62,12 @@ func (c *Config) validate(inFile func(path string) bool) []FieldError {
 	return v.errs
 }
 
-// ingest checks the settings of the HTTP/gRPC ingest API, which only edge
-// nodes serve.
+// ingest checks the limits of the HTTP/gRPC ingest API, which only edge
+// nodes serve (a hub ignores them).
 func (v *validator) ingest(c *Config) {
 	h := c.HTTP
 	v.size("http.max_body_bytes", h.MaxBodyBytes, KiB, 256*MiB)
 	v.size("http.max_bulk_bytes", h.MaxBulkBytes, KiB, 1024*GiB)
-	if c.Role != RoleHub {
-		return
-	}
-	if h.TokensFile != "" {
-		v.add("http.tokens_file", "not allowed for a hub (edge nodes take records over HTTP and gRPC); remove it")
-	}
-	if h.AllowAnonymous {
-		v.add("http.allow_anonymous", "not allowed for a hub (edge nodes take records over HTTP and gRPC); remove it")
-	}
 }
 
 // mqtt checks the broker's settings and that routes name known streams.

@@ -194,6 +194,42 @@ func (s *Set) Check(token, stream string) (name string, err error) {
 	return e.name, nil
 }
 
+// Token is a known token: its name and the streams its line names.
+type Token struct{ e *entry }
+
+// Name is the token's name in the file.
+func (t Token) Name() string { return t.e.name }
+
+// Allows reports whether the token's line names stream, or "*".
+func (t Token) Allows(stream string) bool { return t.e.all || t.e.streams[stream] }
+
+// Lookup finds a presented token: ErrMissing for an empty one, ErrUnknown
+// for one not in the set (every token, if s is nil).
+func (s *Set) Lookup(token string) (Token, error) {
+	if token == "" {
+		return Token{}, ErrMissing
+	}
+	e := s.find(token)
+	if e == nil {
+		return Token{}, ErrUnknown
+	}
+	return Token{e}, nil
+}
+
+// FromAuthorization takes the token out of an Authorization value,
+// "Bearer TOKEN": ErrMissing for "", an error wrapping ErrUnknown for
+// another scheme.
+func FromAuthorization(auth string) (string, error) {
+	if auth = strings.TrimSpace(auth); auth == "" {
+		return "", ErrMissing
+	}
+	scheme, token, ok := strings.Cut(auth, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", fmt.Errorf("%w: want the authorization Bearer TOKEN", ErrUnknown)
+	}
+	return strings.TrimSpace(token), nil
+}
+
 // Name returns the name of a known token, whatever its streams.
 func (s *Set) Name(token string) (string, bool) {
 	if e := s.find(token); e != nil {

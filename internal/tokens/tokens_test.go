@@ -94,3 +94,39 @@ tokens.txt:8: name "bad/name": want 1 to 64 of A-Z, a-z, 0-9, '.', '_', '-'`
 		t.Error("Line accepted a stream with a space")
 	}
 }
+
+func TestLookupAndFromAuthorization(t *testing.T) {
+	tok, _ := New()
+	line, err := Line("dashboard", tok, []string{"telemetry"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Parse("tokens", []byte(line+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Lookup(tok)
+	if err != nil || got.Name() != "dashboard" || !got.Allows("telemetry") || got.Allows("alarms") {
+		t.Fatalf("Lookup = %v, %v; want dashboard on telemetry only", got, err)
+	}
+	if _, err := s.Lookup(""); !errors.Is(err, ErrMissing) {
+		t.Errorf("Lookup(\"\") = %v, want ErrMissing", err)
+	}
+	if _, err := s.Lookup("trb_other"); !errors.Is(err, ErrUnknown) {
+		t.Errorf("Lookup(other) = %v, want ErrUnknown", err)
+	}
+	if _, err := (*Set)(nil).Lookup(tok); !errors.Is(err, ErrUnknown) {
+		t.Errorf("nil set: %v, want ErrUnknown", err)
+	}
+	for auth, want := range map[string]string{"Bearer " + tok: tok, "bearer  " + tok + " ": tok} {
+		if got, err := FromAuthorization(auth); got != want || err != nil {
+			t.Errorf("FromAuthorization(%q) = %q, %v", auth, got, err)
+		}
+	}
+	if _, err := FromAuthorization(" "); !errors.Is(err, ErrMissing) {
+		t.Errorf("empty: %v, want ErrMissing", err)
+	}
+	if _, err := FromAuthorization("Basic dXNlcjpwdw=="); !errors.Is(err, ErrUnknown) {
+		t.Errorf("Basic: %v, want ErrUnknown", err)
+	}
+}
