@@ -54,6 +54,7 @@ func readAuthNode(t *testing.T, anonymous bool) (n *gateway.Node, writer, reader
 	cfg := testConfig(t)
 	cfg.Streams = []config.Stream{config.DefaultStream("telemetry"), config.DefaultStream("alarms")}
 	cfg.Streams[0].Partitions = 1
+	cfg.Streams[1].MaxBytes = 64 * config.MiB // the two must fit arm/v7's 1.5GiB
 	cfg.HTTP.AllowAnonymous = anonymous
 	cfg.HTTP.TokensFile, writer, reader = writeTokens(t, "telemetry", "alarms")
 	n = startNode(t, cfg)
