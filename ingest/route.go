@@ -232,24 +232,11 @@ func (r *route) record(topic string, payload []byte, hs []spool.Header, now time
 		return rec, fmt.Errorf("%w: want a JSON object: %w", errPayload, err)
 	}
 	if raw, ok := obj[r.TimeField]; ok && string(raw) != "null" {
-		t, err := parseTime(raw)
+		t, err := decodeTime(raw)
 		if err != nil {
 			return rec, fmt.Errorf("%w: field %q: %w", errPayload, r.TimeField, err)
 		}
 		rec.Time = t
 	}
 	return rec, nil
-}
-
-// parseTime reads an RFC 3339 string or a number of Unix milliseconds.
-func parseTime(raw json.RawMessage) (time.Time, error) {
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		return time.Parse(time.RFC3339Nano, s)
-	}
-	var ms float64
-	if err := json.Unmarshal(raw, &ms); err != nil {
-		return time.Time{}, errors.New("want an RFC 3339 string or Unix milliseconds")
-	}
-	return time.UnixMilli(int64(ms)).UTC(), nil
 }

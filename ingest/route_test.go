@@ -82,7 +82,10 @@ func TestRouteRecord(t *testing.T) {
 			t.Errorf("json route without time field, payload %q: err = %v", p, err)
 		}
 	}
-	for _, bad := range []string{`not json`, `[1,2]`, `{"ts":"yesterday"}`, `{"ts":true}`} {
+	// Times a spool cannot hold (Unix nanoseconds in an int64) are refused,
+	// not wrapped into some other time.
+	for _, bad := range []string{`not json`, `[1,2]`, `{"ts":"yesterday"}`, `{"ts":true}`,
+		`{"ts":1e300}`, `{"ts":-1e300}`, `{"ts":"9999-01-01T00:00:00Z"}`, `{"ts":"0001-01-01T00:00:00Z"}`} {
 		if _, err := r.record("m/d1", []byte(bad), hs, now); !errors.Is(err, errPayload) {
 			t.Errorf("payload %s: err = %v, want errPayload", bad, err)
 		}
