@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
-	"slices"
 	"sync"
 	"time"
 
@@ -20,6 +19,10 @@ import (
 // maxOfferedPartitions bounds the partitions one Hello may offer: each
 // costs a checkpoint read and a resume entry.
 const maxOfferedPartitions = 16384
+
+// maxOfferedStreams bounds the streams one Hello may offer, refused ones
+// included (a refusal costs a line in the Welcome).
+const maxOfferedStreams = 1024
 
 // streamRE is a stream name, as the spool allows it.
 var streamRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,128}$`)
@@ -220,15 +223,20 @@ func (s *Server) open(ctx context.Context, cred credential, h *tributaryv1.Hello
 		parts int
 	}
 	targets := map[string]target{}
+	if n := len(h.GetStreams()); n > maxOfferedStreams {
+		return nil, nil, status.Errorf(codes.InvalidArgument, "hello: %d streams offered, at most %d", n, maxOfferedStreams)
+	}
+	offered := make(map[string]bool, len(h.GetStreams()))
 	total := 0
 	for _, o := range h.GetStreams() {
 		name := o.GetStream()
-		switch _, dup := targets[name]; {
+		switch {
 		case !streamRE.MatchString(name):
 			return nil, nil, status.Errorf(codes.InvalidArgument, "hello: stream %q: want 1 to 128 of a-z, A-Z, 0-9, '.', '_', '-'", name)
-		case dup || slices.ContainsFunc(welcome.Refused, func(r *tributaryv1.StreamRefusal) bool { return r.GetStream() == name }):
+		case offered[name]:
 			return nil, nil, status.Errorf(codes.InvalidArgument, "hello: stream %q offered twice", name)
 		}
+		offered[name] = true
 		if total += int(o.GetPartitions()); total > maxOfferedPartitions {
 			return nil, nil, status.Errorf(codes.InvalidArgument, "hello: more than %d partitions offered in all", maxOfferedPartitions)
 		}

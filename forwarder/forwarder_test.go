@@ -2,6 +2,7 @@ package forwarder_test
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net"
 	"strings"
@@ -366,8 +367,18 @@ func TestHubEndsStreamMidSend(t *testing.T) {
 	}
 }
 
-// A Hello with a bad stream name, a stream twice, or more partitions than
-// a hub takes is refused, before anything is read or stored.
+// manyStreams offers n streams of one partition each.
+func manyStreams(n int) map[string]uint32 {
+	m := make(map[string]uint32, n)
+	for i := range n {
+		m[fmt.Sprintf("s%d", i)] = 1
+	}
+	return m
+}
+
+// A Hello with a bad stream name, a stream twice, more streams or more
+// partitions than a hub takes is refused, before anything is read or
+// stored.
 func TestHubRefusesBadHellos(t *testing.T) {
 	ca := testcert.NewCA(t, "sites")
 	h := startHub(t, ca, hubConfig{})
@@ -378,6 +389,7 @@ func TestHubRefusesBadHellos(t *testing.T) {
 		{map[string]uint32{"../x": 1}, "want 1 to 128"},
 		{map[string]uint32{hubStream: 1024, "alarms": 1024, "a1": 1024, "a2": 1024, "a3": 1024, "a4": 1024, "a5": 1024, "a6": 1024,
 			"a7": 1024, "a8": 1024, "a9": 1024, "b1": 1024, "b2": 1024, "b3": 1024, "b4": 1024, "b5": 1024, "b6": 1024}, "more than 16384 partitions"},
+		{manyStreams(1025), "1025 streams offered, at most 1024"},
 	} {
 		_, _, err := openRaw(t, h, "site-a", "site-a", "", tc.offers)
 		wantCode(t, err, codes.InvalidArgument, tc.want)
