@@ -2,7 +2,7 @@ package cluster
 
 import (
 	"context"
-	"strings"
+	"errors"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -33,15 +33,16 @@ func (s *Server) authenticate(ctx context.Context) (credential, error) {
 			return credential{site: cn, how: "certificate"}, nil
 		}
 	}
-	var tok string
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		for _, v := range md.Get("authorization") {
-			if t, found := strings.CutPrefix(v, "Bearer "); found {
-				tok = strings.TrimSpace(t)
-			}
-		}
+	var auth string
+	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get("authorization")) > 0 {
+		auth = md.Get("authorization")[0]
 	}
-	if tok != "" {
+	tok, err := tokens.FromAuthorization(auth)
+	switch {
+	case errors.Is(err, tokens.ErrMissing):
+	case err != nil:
+		return credential{}, status.Error(codes.Unauthenticated, err.Error())
+	default:
 		site, ok := s.opts.Tokens.Name(tok)
 		if !ok {
 			return credential{}, status.Error(codes.Unauthenticated, "unknown site token")
