@@ -127,6 +127,8 @@ type kafkaSink struct {
 	ckpts  map[string]uint64     // ckptKey → next: the highest committed, read or tailed
 	reg    map[string]siteRecord // site → its record as last tailed
 	topics map[string]int        // topic → partitions, once seen
+	// compacted: the checkpoint topic was seen to be compacted.
+	compacted bool
 }
 
 func newKafkaSink(o Options) (*kafkaSink, error) {
@@ -330,6 +332,9 @@ func (k *kafkaSink) open(ctx context.Context, site string, rec siteRecord) (sink
 	if missing {
 		return nil, fmt.Errorf("kafka has no checkpoint topic %q and the hub does not create topics (kafka.create_topics); create it with cleanup.policy=compact", k.ko.CheckpointTopic)
 	}
+	if err := k.checkCompacted(ctx); err != nil {
+		return nil, err
+	}
 	opts := append(k.ko.Client[:len(k.ko.Client):len(k.ko.Client)],
 		kgo.TransactionalID(k.ko.TransactionalIDPrefix+site),
 		// Kafka aborts a transaction open longer than this. It must
@@ -374,6 +379,45 @@ func (k *kafkaSink) open(ctx context.Context, site string, rec siteRecord) (sink
 	}
 	go ks.run()
 	return ks, nil
+}
+
+// checkCompacted makes sure the checkpoint topic is compacted: under the
+// delete policy Kafka would drop checkpoints and site records after the
+// retention time, and a site's next session would resume from offset 0,
+// writing again what Kafka already holds. Checked once per hub.
+func (k *kafkaSink) checkCompacted(ctx context.Context) error {
+	k.mu.Lock()
+	done := k.compacted
+	k.mu.Unlock()
+	if done {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, k.ko.Timeout)
+	defer cancel()
+	rcs, err := k.adm.DescribeTopicConfigs(ctx, k.ko.CheckpointTopic)
+	if err != nil {
+		return fmt.Errorf("kafka checkpoint topic %s: describe configs: %w", k.ko.CheckpointTopic, err)
+	}
+	rc, err := rcs.On(k.ko.CheckpointTopic, nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		return fmt.Errorf("kafka checkpoint topic %s: describe configs: %w", k.ko.CheckpointTopic, err)
+	}
+	policy := "delete" // Kafka's default
+	for _, c := range rc.Configs {
+		if c.Key == "cleanup.policy" && c.Value != nil {
+			policy = *c.Value
+		}
+	}
+	if !strings.Contains(policy, "compact") {
+		return fmt.Errorf("kafka checkpoint topic %s has cleanup.policy=%s: Kafka would delete checkpoints after its retention and sites would send again what it holds; set cleanup.policy=compact", k.ko.CheckpointTopic, policy)
+	}
+	k.mu.Lock()
+	k.compacted = true
+	k.mu.Unlock()
+	return nil
 }
 
 // read returns the site's checkpoints from partition p of the checkpoint

@@ -483,11 +483,14 @@ func TestKafkaSinkMissingTopics(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		topics  []string
+		compact bool   // the checkpoint topic is made compacted
 		wantErr string // the session fails with it
 		refused string // or the Welcome refuses alarms with it
 	}{
-		{"no checkpoint topic", []string{hubStream, "alarms"}, `no checkpoint topic "tributary-checkpoints"`, ""},
-		{"no stream topic", []string{hubStream, "tributary-checkpoints"}, "", `Kafka has no topic "alarms"`},
+		{"no checkpoint topic", []string{hubStream, "alarms"}, false, `no checkpoint topic "tributary-checkpoints"`, ""},
+		{"checkpoint topic not compacted", []string{hubStream, "alarms", "tributary-checkpoints"}, false,
+			"tributary-checkpoints has cleanup.policy=delete", ""},
+		{"no stream topic", []string{hubStream, "tributary-checkpoints"}, true, "", `Kafka has no topic "alarms"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, tc.topics...))
@@ -495,6 +498,9 @@ func TestKafkaSinkMissingTopics(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(kc.Close)
+			if tc.compact {
+				compactTopic(t, kc, "tributary-checkpoints")
+			}
 			h := &hub{t: t, ca: ca, done: make(chan struct{})}
 			h.opts = cluster.Options{Kafka: kafkaHubOptions(kc.ListenAddrs())}
 			h.opts.Kafka.CreateTopics = false
@@ -517,6 +523,26 @@ func TestKafkaSinkMissingTopics(t *testing.T) {
 				t.Fatalf("resume %v, want %s only", w.GetResume(), hubStream)
 			}
 		})
+	}
+}
+
+// compactTopic sets cleanup.policy=compact on topic, as an operator who
+// creates the checkpoint topic by hand must.
+func compactTopic(t *testing.T, kc *kfake.Cluster, topic string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	compact := "compact"
+	rs, err := kadm.NewClient(cl).AlterTopicConfigs(context.Background(),
+		[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "cleanup.policy", Value: &compact}}, topic)
+	if err == nil {
+		_, err = rs.On(topic, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
