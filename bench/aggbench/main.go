@@ -5,40 +5,30 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
+
+	"github.com/tributary-io/tributary/bench/internal/cli"
+	"github.com/tributary-io/tributary/bench/internal/host"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "aggbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("aggbench", parseFlags, run) }
 
-func run(args []string, out, progress io.Writer) error {
-	c, err := parseFlags(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
+func run(c config, args []string, out, progress io.Writer) error {
 	prev := runtime.GOMAXPROCS(c.procs)
 	defer runtime.GOMAXPROCS(prev)
 	r := &report{cfg: c, args: args}
-	return inTempDir(c.dir, func(dir string) error {
+	return host.InTempDir(c.dir, "aggbench-", func(dir string) error {
 		fmt.Fprintf(progress, "aggbench: storing %d records in a spool under %s\n", c.records, dir)
 		s, err := fill(dir, c)
 		if err != nil {
 			return err
 		}
 		defer s.Close() //nolint:errcheck // read-only use; the directory is removed after
-		r.fs = fsKind(dir)
+		r.fs = host.FSKind(dir)
 		r.printSettings(out)
 		if err := r.measure(s, progress); err != nil {
 			return err
@@ -73,19 +63,15 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.dir, "dir", os.TempDir(), "directory (and so filesystem) for the run's spool")
 	fs.StringVar(&c.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.BoolVar(&c.quick, "quick", false, "smoke run: 3 runs, 400k records")
-	if err := fs.Parse(args); err != nil {
+	set, err := cli.Parse(fs, args)
+	if err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q; every setting is a flag (see -h)", fs.Arg(0))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if c.quick && !set["runs"] {
-		c.runs = 3
-	}
-	if c.quick && !set["records"] {
-		c.records = 400_000
+	if c.quick {
+		cli.Quick(set, map[string]func(){
+			"runs":    func() { c.runs = 3 },
+			"records": func() { c.records = 400_000 },
+		})
 	}
 	switch {
 	case c.runs < 1:

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tributary-io/tributary/aggregator"
+	benchproc "github.com/tributary-io/tributary/bench/internal/proc"
 	"github.com/tributary-io/tributary/spool"
 )
 
@@ -67,7 +68,7 @@ func runPass(s *spool.Spool, bc benchCase, measureState bool) (pass, error) {
 	}
 	emit := func(*aggregator.Record) { p.outputs++ }
 	var maxT time.Time
-	cpu0, _ := processCPU()
+	cpu0, _ := benchproc.SelfCPU()
 	start := time.Now()
 	for from := uint64(0); ; {
 		entries, err := s.Read(streamName, 0, from, readChunk)
@@ -113,7 +114,7 @@ func runPass(s *spool.Spool, bc benchCase, measureState bool) (pass, error) {
 		}
 	}
 	p.wall = time.Since(start)
-	cpu1, _ := processCPU()
+	cpu1, _ := benchproc.SelfCPU()
 	p.cpu = cpu1 - cpu0
 	return p, nil
 }

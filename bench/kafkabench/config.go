@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tributary-io/tributary/bench/internal/cli"
 	"github.com/tributary-io/tributary/bench/internal/replwork"
 )
 
@@ -54,21 +55,15 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.linger, "kafka-linger", -1, "for experiments: kgo.ProducerLinger of the hub's Kafka client (negative: franz-go's default, as the hub has it)")
 	fs.BoolVar(&c.warmup, "warmup", true, "one drain into every sink before the measured runs, not counted")
 	fs.BoolVar(&c.quick, "quick", false, "smoke run of about 30 s: 3 runs of 250k records")
-	if err := fs.Parse(args); err != nil {
+	set, err := cli.Parse(fs, args)
+	if err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q; every setting is a flag (see -h)", fs.Arg(0))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if c.quick {
-		if !set["runs"] {
-			c.runs = 3
-		}
-		if !set["records"] {
-			c.records = 250_000
-		}
+		cli.Quick(set, map[string]func(){
+			"runs":    func() { c.runs = 3 },
+			"records": func() { c.records = 250_000 },
+		})
 	}
 	for s := range strings.SplitSeq(sinks, ",") {
 		s = strings.TrimSpace(s)

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	tributaryv1 "github.com/tributary-io/tributary/api/tributary/v1"
+	benchproc "github.com/tributary-io/tributary/bench/internal/proc"
 	"github.com/tributary-io/tributary/bench/internal/replwork"
 	"github.com/tributary-io/tributary/cluster"
 	"github.com/tributary-io/tributary/forwarder"
@@ -163,7 +164,7 @@ func (r *report) drain(sink, runDir string, profile string) (drainRun, error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	cpu0, err := selfCPU()
+	cpu0, err := benchproc.SelfCPU()
 	if err != nil {
 		return res, err
 	}
@@ -200,7 +201,7 @@ func (r *report) drain(sink, runDir string, profile string) (drainRun, error) {
 		default:
 		}
 	}
-	cpu1, err := selfCPU()
+	cpu1, err := benchproc.SelfCPU()
 	if err != nil {
 		return res, err
 	}

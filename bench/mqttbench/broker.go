@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"github.com/tributary-io/tributary/bench/internal/proc"
 	"net"
-	"os"
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/tributary-io/tributary/bench/internal/host"
 )
 
 // A system under test: a broker run as its own process, so that its CPU
@@ -114,25 +115,18 @@ func (b *broker) alive() error {
 
 // withBroker runs fn against a fresh broker of kind in a new temporary
 // directory, then stops it and removes the directory.
-func withBroker(c config, kind *brokerKind, fn func(b *broker) error) (err error) {
-	dir, err := os.MkdirTemp(c.dir, "mqttbench-")
-	if err != nil {
-		return fmt.Errorf("make run directory: %w", err)
-	}
-	defer func() {
-		if rmErr := os.RemoveAll(dir); rmErr != nil {
-			err = errors.Join(err, fmt.Errorf("remove run directory: %w", rmErr))
+func withBroker(c config, kind *brokerKind, fn func(b *broker) error) error {
+	return host.InTempDir(c.dir, "mqttbench-", func(dir string) error {
+		b, err := kind.start(kind, dir, c.brokerCPU())
+		if err != nil {
+			return err
 		}
-	}()
-	b, err := kind.start(kind, dir, c.brokerCPU())
-	if err != nil {
+		err = fn(b)
+		if stopErr := b.stop(); stopErr != nil {
+			return errors.Join(err, stopErr)
+		}
 		return err
-	}
-	err = fn(b)
-	if stopErr := b.stop(); stopErr != nil {
-		return errors.Join(err, stopErr)
-	}
-	return err
+	})
 }
 
 // goBuild builds a main package of this module into dir.

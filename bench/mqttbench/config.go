@@ -7,9 +7,10 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tributary-io/tributary/bench/internal/cli"
 )
 
 // config is the command line.
@@ -58,64 +59,35 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.perfPath, "perf", "", "record a perf profile of Tributary in one extra QoS 1 × 100 run into this file, and print its hot spots")
 	fs.StringVar(&c.genProfile, "genprofile", "", "write a Go CPU profile of the load generator (this process) over the whole run to this file")
 	fs.BoolVar(&c.quick, "quick", false, "smoke run of about a minute: 1 run per figure, 1 s phases, 0.5 s warm-up")
-	if err := fs.Parse(args); err != nil {
+	set, err := cli.Parse(fs, args)
+	if err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q; every setting is a flag (see -h)", fs.Arg(0))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if c.quick {
-		c.applyQuick(set)
+		cli.Quick(set, map[string]func(){
+			"runs":             func() { c.runs = 1 },
+			"duration":         func() { c.duration = time.Second },
+			"warmup":           func() { c.warmup = 500 * time.Millisecond },
+			"latency-duration": func() { c.latencyDur = 1500 * time.Millisecond },
+		})
 	}
-	var err error
-	if c.publishers, err = parseInts("publishers", pubs, 1, 5000); err != nil {
+	if c.publishers, err = cli.Ints("publishers", pubs, 1, 5000); err != nil {
 		return c, err
 	}
-	qs, err := parseInts("qos", qos, 0, 1)
+	qs, err := cli.Ints("qos", qos, 0, 1)
 	if err != nil {
 		return c, err
 	}
 	for _, q := range qs {
 		c.qos = append(c.qos, byte(q))
 	}
-	if c.sections, err = parseInts("sections", sections, 1, 3); err != nil {
+	if c.sections, err = cli.Ints("sections", sections, 1, 3); err != nil {
 		return c, err
 	}
 	if c.brokers, err = parseBrokers(brokers); err != nil {
 		return c, err
 	}
 	return c, c.validate()
-}
-
-func (c *config) applyQuick(set map[string]bool) {
-	quick := map[string]func(){
-		"runs":             func() { c.runs = 1 },
-		"duration":         func() { c.duration = time.Second },
-		"warmup":           func() { c.warmup = 500 * time.Millisecond },
-		"latency-duration": func() { c.latencyDur = 1500 * time.Millisecond },
-	}
-	for name, apply := range quick {
-		if !set[name] {
-			apply()
-		}
-	}
-}
-
-func parseInts(name, s string, lo, hi int) ([]int, error) {
-	var out []int
-	for f := range strings.SplitSeq(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < lo || n > hi {
-			return nil, fmt.Errorf("invalid -%s %q: want numbers from %d to %d, comma-separated", name, s, lo, hi)
-		}
-		if !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	slices.Sort(out)
-	return out, nil
 }
 
 // parseBrokers keeps the order of allBrokers (Tributary first: the ratios

@@ -7,31 +7,18 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime/pprof"
 
+	"github.com/tributary-io/tributary/bench/internal/cli"
 	"github.com/tributary-io/tributary/bench/internal/figure"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "mqttbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("mqttbench", parseFlags, run) }
 
-func run(args []string, out, progress io.Writer) error {
-	c, err := parseFlags(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
+func run(c config, args []string, out, progress io.Writer) error {
 	if c.genProfile != "" {
 		stop, err := profileGenerator(c.genProfile)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/tributary-io/tributary/bench/internal/proc"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -318,7 +319,7 @@ func (b *broker) scrape() (map[string]float64, error) {
 	if b.metrics == "" {
 		return nil, nil
 	}
-	return scrape(b.metrics)
+	return proc.Scrape(&http.Client{Timeout: 10 * time.Second}, b.metrics)
 }
 
 // verifyStored stops Tributary and counts what its spool holds: every

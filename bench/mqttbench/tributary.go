@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"github.com/tributary-io/tributary/bench/internal/proc"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"time"
 )
 
 // The Tributary edge node, built from this tree and run as
@@ -47,13 +43,9 @@ func tributaryKind(bin, version string) *brokerKind {
 		Setup: "tributary edge -c CONFIG (built from this tree): route bench/{device} → stream telemetry (8 partitions, " +
 			"max_bytes 64GiB), key {device}, format json; every other setting default (mqtt.max_inflight 1024, spool linger 2ms)",
 		start: func(k *brokerKind, dir, pin string) (*broker, error) {
-			var addrs [3]string
-			for i := range addrs {
-				a, err := proc.FreeAddr()
-				if err != nil {
-					return nil, err
-				}
-				addrs[i] = a
+			addrs, err := proc.FreeAddrs(3)
+			if err != nil {
+				return nil, err
 			}
 			data := filepath.Join(dir, "data")
 			cfg := filepath.Join(dir, "edge.yaml")
@@ -67,41 +59,6 @@ func tributaryKind(bin, version string) *brokerKind {
 			b.metrics, b.dataDir = "http://"+addrs[0]+"/metrics", data
 			return b, nil
 		}}
-}
-
-// scrape reads a Prometheus text exposition: every sample by its name and
-// labels as written, e.g. `tributary_mqtt_publishes_total{qos="1"}`.
-func scrape(url string) (map[string]float64, error) {
-	cl := http.Client{Timeout: 10 * time.Second}
-	resp, err := cl.Get(url)
-	if err != nil {
-		return nil, fmt.Errorf("scrape metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("scrape metrics: %s", resp.Status)
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err == nil {
-			out[line[:i]] = v
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("scrape metrics: %w", err)
-	}
-	return out, nil
 }
 
 // Metric names read from the node.

@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/tributary-io/tributary/bench/internal/cli"
 	"github.com/tributary-io/tributary/bench/internal/replwork"
 )
 
@@ -48,33 +47,20 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&c.perf, "perf", "", "after the measured runs, one extra Tributary drain (not counted) with `perf record -g` attached to the hub and the edge, into PREFIX-hub.data and PREFIX-edge.data")
 	fs.BoolVar(&c.quick, "quick", false, "smoke run of about a minute: 1 run, 100k records, 3 s latency runs")
-	if err := fs.Parse(args); err != nil {
+	set, err := cli.Parse(fs, args)
+	if err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q; every setting is a flag (see -h)", fs.Arg(0))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if c.quick {
-		quick := map[string]func(){
+		cli.Quick(set, map[string]func(){
 			"runs":             func() { c.runs = 1 },
 			"records":          func() { c.records = 100_000 },
 			"latency-duration": func() { c.latDur = 3 * time.Second },
 			"warmup":           func() { c.warmup = 500 * time.Millisecond },
-		}
-		for name, apply := range quick {
-			if !set[name] {
-				apply()
-			}
-		}
+		})
 	}
-	for f := range strings.SplitSeq(sections, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 || n > 3 {
-			return c, fmt.Errorf("invalid -sections %q: want numbers from 1 to 3, comma-separated", sections)
-		}
-		c.sections = append(c.sections, n)
+	if c.sections, err = cli.Ints("sections", sections, 1, 3); err != nil {
+		return c, err
 	}
 	return c, c.validate()
 }

@@ -8,30 +8,16 @@
 package main
 
 import (
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
 
+	"github.com/tributary-io/tributary/bench/internal/cli"
 	"github.com/tributary-io/tributary/bench/internal/figure"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "replbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("replbench", parseFlags, run) }
 
-func run(args []string, out, progress io.Writer) error {
-	c, err := parseFlags(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
+func run(c config, args []string, out, progress io.Writer) error {
 	r := &report{cfg: c, progress: progress}
 	if err := r.prepare(args); err != nil {
 		return err

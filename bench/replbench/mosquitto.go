@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	benchproc "github.com/tributary-io/tributary/bench/internal/proc"
 )
 
 // The peer of section 1: an edge Mosquitto bridged to a central Mosquitto
@@ -92,7 +94,7 @@ func (m *mosqPair) close() {
 // goes through the relay to the central address, whether or not the
 // central broker runs yet.
 func (r *report) startMosqEdge(runDir string) (*mosqPair, error) {
-	addrs, err := freeAddrs(2)
+	addrs, err := benchproc.FreeAddrs(2)
 	if err != nil {
 		return nil, err
 	}

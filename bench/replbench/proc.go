@@ -1,15 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	benchproc "github.com/tributary-io/tributary/bench/internal/proc"
 	"net"
-	"net/http"
 	"os/exec"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -87,44 +82,4 @@ func (p *proc) stop() error {
 		<-p.exited
 		return fmt.Errorf("%s did not stop within 30s of SIGTERM; killed", p.name)
 	}
-}
-
-func freeAddrs(n int) ([]string, error) {
-	out := make([]string, n)
-	for i := range out {
-		a, err := benchproc.FreeAddr()
-		if err != nil {
-			return nil, err
-		}
-		out[i] = a
-	}
-	return out, nil
-}
-
-// scrape reads one sample of a Prometheus text exposition, by its name and
-// labels as written; a missing sample reads 0.
-func scrape(cl *http.Client, url string, names ...string) (map[string]float64, error) {
-	resp, err := cl.Get(url)
-	if err != nil {
-		return nil, fmt.Errorf("scrape metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("scrape metrics: %s", resp.Status)
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		for _, n := range names {
-			if v, ok := strings.CutPrefix(line, n+" "); ok {
-				f, err := strconv.ParseFloat(v, 64)
-				if err == nil {
-					out[n] = f
-				}
-			}
-		}
-	}
-	return out, errors.Join(sc.Err())
 }

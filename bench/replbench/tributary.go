@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	benchproc "github.com/tributary-io/tributary/bench/internal/proc"
 	"github.com/tributary-io/tributary/bench/internal/replwork"
 )
 
@@ -79,7 +80,7 @@ const (
 // moment the hub's metric counts every record committed.
 func (r *report) drainTributary(runDir string, perf bool) (drainRun, error) {
 	var res drainRun
-	addrs, err := freeAddrs(5)
+	addrs, err := benchproc.FreeAddrs(5)
 	if err != nil {
 		return res, err
 	}
@@ -137,7 +138,7 @@ func (r *report) drainTributary(runDir string, perf bool) (drainRun, error) {
 	deadline := time.Now().Add(10 * time.Minute)
 	var done time.Time
 	for {
-		m, err := scrape(cl, hubURL, mHubRecords, mHubBatches)
+		m, err := benchproc.Scrape(cl, hubURL)
 		if err != nil {
 			return res, err
 		}
@@ -160,7 +161,7 @@ func (r *report) drainTributary(runDir string, perf bool) (drainRun, error) {
 	res.Rate = float64(res.Records) / res.Seconds
 	res.EdgeStartup = first.Sub(started).Seconds()
 	res.WireUp, res.WireDown = rl.up.Load(), rl.down.Load()
-	if m, err := scrape(cl, edgeURL, mSentBytes, mAcked); err == nil {
+	if m, err := benchproc.Scrape(cl, edgeURL); err == nil {
 		res.SentBytes = m[mSentBytes]
 	}
 	for _, pr := range recs {

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/tributary-io/tributary/bench/internal/cli"
 )
 
 // config is the command line.
@@ -45,53 +45,23 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.linger, "linger", 0, "spool Options.Linger, for experiments (0: the spool's default)")
 	fs.StringVar(&sections, "sections", "1,2,3,4,5,6", "comma-separated sections to run")
 	fs.BoolVar(&c.quick, "quick", false, "smoke run of about 30 s: 3 runs per figure, 1 s and 1.5 s runs, 200k records")
-	if err := fs.Parse(args); err != nil {
+	set, err := cli.Parse(fs, args)
+	if err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q; every setting is a flag (see -h)", fs.Arg(0))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if c.quick {
-		c.applyQuick(set)
+		cli.Quick(set, map[string]func(){
+			"runs":             func() { c.runs = 3 },
+			"duration":         func() { c.duration = time.Second },
+			"latency-duration": func() { c.latencyDur = 1500 * time.Millisecond },
+			"records":          func() { c.records = 200_000 },
+			"fsyncs":           func() { c.fsyncs = 100 },
+		})
 	}
-	var err error
-	if c.sections, err = parseSections(sections); err != nil {
+	if c.sections, err = cli.Ints("sections", sections, 1, 6); err != nil {
 		return c, err
 	}
 	return c, c.validate()
-}
-
-// applyQuick shortens every setting the user did not give.
-func (c *config) applyQuick(set map[string]bool) {
-	quick := map[string]func(){
-		"runs":             func() { c.runs = 3 },
-		"duration":         func() { c.duration = time.Second },
-		"latency-duration": func() { c.latencyDur = 1500 * time.Millisecond },
-		"records":          func() { c.records = 200_000 },
-		"fsyncs":           func() { c.fsyncs = 100 },
-	}
-	for name, apply := range quick {
-		if !set[name] {
-			apply()
-		}
-	}
-}
-
-func parseSections(s string) ([]int, error) {
-	var out []int
-	for f := range strings.SplitSeq(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 || n > 6 {
-			return nil, fmt.Errorf("invalid -sections %q: want numbers from 1 to 6, like 1,2,5", s)
-		}
-		if !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	slices.Sort(out)
-	return out, nil
 }
 
 func (c config) validate() error {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tributary-io/tributary/bench/internal/figure"
+	"github.com/tributary-io/tributary/bench/internal/host"
 )
 
 // Section 1a: how long the disk takes to make 4 KiB durable.
@@ -55,7 +56,7 @@ func quantileSpread(runs [][]time.Duration, q float64) figure.Spread {
 
 // syncRun measures n appending and n in-place write+syncs, sorted.
 func syncRun(parent string, n int) (app, inPlace []time.Duration, err error) {
-	err = inTempDir(parent, func(dir string) error {
+	err = host.InTempDir(parent, "spoolbench-", func(dir string) error {
 		if app, err = syncSamples(filepath.Join(dir, "append"), n, false); err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tributary-io/tributary/bench/internal/figure"
+	benchproc "github.com/tributary-io/tributary/bench/internal/proc"
 	"github.com/tributary-io/tributary/spool"
 )
 
@@ -105,7 +106,7 @@ func latencyOnce(s *testSpool, w *workload, rate int, d time.Duration) (latRun, 
 	g := &openLoop{s: s, w: w, perTick: rate / 1000, lags: make([]time.Duration, ticks)}
 	g.lat, g.svc = make([]time.Duration, ticks*g.perTick), make([]time.Duration, ticks*g.perTick)
 	before := s.stats()
-	cpu0, _ := processCPU()
+	cpu0, _ := benchproc.SelfCPU()
 	wb0, ok0 := writeBytes()
 	start := time.Now()
 	err := g.run(start, ticks)
@@ -117,7 +118,7 @@ func latencyOnce(s *testSpool, w *workload, rate int, d time.Duration) (latRun, 
 		return latRun{}, err
 	}
 	elapsed := time.Since(start)
-	cpu1, _ := processCPU()
+	cpu1, _ := benchproc.SelfCPU()
 	wb1, ok1 := writeBytes()
 	r := g.result(elapsed, s.stats().sub(before))
 	r.cores = (cpu1 - cpu0).Seconds() / elapsed.Seconds()

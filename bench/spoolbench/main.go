@@ -6,30 +6,15 @@
 package main
 
 import (
-	"errors"
-	"flag"
-	"fmt"
 	"io"
-	"os"
 
+	"github.com/tributary-io/tributary/bench/internal/cli"
 	"github.com/tributary-io/tributary/bench/internal/figure"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "spoolbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("spoolbench", parseFlags, run) }
 
-func run(args []string, out, progress io.Writer) error {
-	c, err := parseFlags(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
+func run(c config, args []string, out, progress io.Writer) error {
 	w := newWorkload(poolSize)
 	r := &report{cfg: c, Settings: newSettings(c, w, args), progress: progress}
 	r.printSettings(out)

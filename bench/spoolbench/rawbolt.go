@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tributary-io/tributary/bench/internal/figure"
+	"github.com/tributary-io/tributary/bench/internal/host"
 )
 
 // Section 1b: the raw bbolt reference. The same records, put in key order
@@ -54,7 +55,7 @@ func measureRaw(c config, w *workload) (*rawResult, error) {
 			n = max(c.records/5, rawPerTxn) // warm-up
 		}
 		var r rawRun
-		err := inTempDir(c.dir, func(dir string) (err error) {
+		err := host.InTempDir(c.dir, "spoolbench-", func(dir string) (err error) {
 			r, err = rawOnce(filepath.Join(dir, "raw.db"), w, n)
 			return err
 		})

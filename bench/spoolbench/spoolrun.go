@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tributary-io/tributary/bench/internal/host"
 	"github.com/tributary-io/tributary/spool"
 )
 
@@ -40,7 +41,7 @@ func openSpool(dir string, opts spool.Options) (*testSpool, error) {
 // withSpool runs fn on a spool in a fresh directory under c.dir, then
 // closes the spool and removes the directory.
 func withSpool(c config, fn func(s *testSpool) error) error {
-	return inTempDir(c.dir, func(dir string) error {
+	return host.InTempDir(c.dir, "spoolbench-", func(dir string) error {
 		s, err := openSpool(dir, c.spoolOptions())
 		if err != nil {
 			return err

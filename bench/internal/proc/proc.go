@@ -1,6 +1,7 @@
 // Package proc holds what the bench programs share for running a system
-// under test as a process of its own: a free port, the process's CPU time,
-// a bounded copy of its output, and the module's root to build it from.
+// under test as a process of its own: free ports, the process's CPU time
+// (and this one's), a bounded copy of its output, its Prometheus metrics,
+// and the module's root to build it from.
 package proc
 
 import (

@@ -1,15 +1,15 @@
 //go:build unix
 
-package main
+package proc
 
 import (
 	"syscall"
 	"time"
 )
 
-// selfCPU is the user + system CPU time of this process, from getrusage:
-// finer than /proc's 10 ms ticks, for short quick runs.
-func selfCPU() (time.Duration, error) {
+// SelfCPU is the user + system CPU time of this process so far, from
+// getrusage: finer than /proc's 10 ms ticks, for short runs.
+func SelfCPU() (time.Duration, error) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, err

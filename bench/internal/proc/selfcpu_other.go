@@ -1,0 +1,11 @@
+//go:build !unix
+
+package proc
+
+import (
+	"errors"
+	"time"
+)
+
+// SelfCPU is unknown without getrusage.
+func SelfCPU() (time.Duration, error) { return 0, errors.New("needs getrusage (unix)") }
